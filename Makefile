@@ -1,0 +1,145 @@
+# matrixops.delegation -- development and test commands.
+#
+# `make test` is the one test command (CI runs it through .ci/run). It sets up
+# everything it needs: virtual environments from requirements/, Debian packages.
+# `make help` lists the targets.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# --- Python environments ---------------------------------------------------
+# .venv: ansible-core 2.19 on Python 3.11 plus the lint tools.
+# .venv-2.21: ansible-core 2.21 on Python 3.13 (or 3.12) for sanity/unit/integration.
+PYTHON ?= python3
+VENV := .venv
+VENV_2_21 := .venv-2.21
+REQUIREMENTS := requirements/ansible-2.19.txt
+REQUIREMENTS_2_21 := requirements/ansible-2.21.txt
+PYENV_ROOT ?= $(HOME)/.pyenv
+
+# First Python 3.12+ that really runs (pyenv's shims exist for versions that are
+# not selected, and fail): pyenv's 3.13, pyenv's 3.12, then PATH.
+ifndef PYTHON_2_21
+PYTHON_2_21 := $(shell for p in $(PYENV_ROOT)/versions/3.13*/bin/python3.13 \
+	$(PYENV_ROOT)/versions/3.12*/bin/python3.12 python3.13 python3.12; do \
+	"$$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 \
+	&& { command -v "$$p"; break; }; done)
+endif
+
+# The environments the sanity, unit and integration tests run in.
+TEST_VENVS := $(VENV) $(if $(PYTHON_2_21),$(VENV_2_21))
+NO_2_21 := WARNING: no Python 3.12+ found (looked for python3.13/python3.12 in \
+	$(PYENV_ROOT)/versions and on PATH): only ansible-core 2.19 / Python 3.11 is tested.
+
+# --- The collection on an import path ----------------------------------------
+# .build/collections/ansible_collections/matrixops/delegation -> the repository root.
+COLLECTIONS := $(CURDIR)/.build/collections
+COLLECTION_LINK := .build/collections/ansible_collections/matrixops/delegation
+COLLECTION_ENV := ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS) PYTHONPATH=$(COLLECTIONS)
+
+# Debian packages the lab and the integration tests use.
+DEB_PACKAGES := knot knot-dnsutils openssl nginx
+
+# Extra arguments, e.g. `make unit PYTEST_ARGS='-k srv -x'`, `make sanity SANITY_ARGS='--test pylint'`.
+PYTEST_ARGS ?=
+SANITY_ARGS ?=
+
+.PHONY: help test venv deps collection-path lint format sanity unit integration \
+	lab-up lab-down demo build clean distclean
+
+help: ## Show this help
+	@echo "Usage: make TARGET   (make test runs everything CI runs)"
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk -F':.*## ' '{ printf "  %-16s %s\n", $$1, $$2 }'
+	@echo "Test environments: $(TEST_VENVS)"
+
+test: venv deps lint sanity unit integration ## Everything: lint, sanity, unit and integration tests
+	@echo "== make test: all passed ($(TEST_VENVS))"
+	@$(if $(PYTHON_2_21),true,echo "$(NO_2_21)")
+
+# --- Setup -------------------------------------------------------------------
+
+venv: $(VENV)/.requirements-stamp $(if $(PYTHON_2_21),$(VENV_2_21)/.requirements-stamp) ## Create .venv (2.19) and .venv-2.21 from requirements/
+	@$(if $(PYTHON_2_21),true,echo "$(NO_2_21)")
+
+# pip runs again only when the requirements file is newer than the stamp.
+$(VENV)/.requirements-stamp: $(REQUIREMENTS)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "ERROR: $(PYTHON) is older than Python 3.11; run make PYTHON=python3.11" >&2; exit 1; }
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --disable-pip-version-check --quiet -r $<
+	@touch $@
+
+$(VENV_2_21)/.requirements-stamp: $(REQUIREMENTS_2_21)
+	test -x $(VENV_2_21)/bin/python || $(PYTHON_2_21) -m venv $(VENV_2_21)
+	$(VENV_2_21)/bin/python -m pip install --disable-pip-version-check --quiet -r $<
+	@touch $@
+
+deps: ## Install missing Debian packages (knot, nginx, ...) without starting their services
+	@.ci/install-debs $(DEB_PACKAGES)
+
+collection-path: ## Link the repository as .build/collections/ansible_collections/matrixops/delegation
+	@mkdir -p $(dir $(COLLECTION_LINK))
+	@ln -sfn ../../../.. $(COLLECTION_LINK)
+
+# --- Checks --------------------------------------------------------------------
+
+# Every linter runs, even after one fails; the target fails if any did.
+LINTERS := "ruff check ." "ruff format --check ." "yamllint --strict ." "ansible-lint" \
+	"antsibull-changelog lint" "antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml"
+
+lint: venv ## ruff (check + format), yamllint, ansible-lint, antsibull-changelog lint
+	@rc=0; for linter in $(LINTERS); do \
+		echo "== $$linter"; \
+		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $$linter || { rc=1; echo "== FAILED: $$linter"; }; \
+	done; exit $$rc
+
+format: venv ## Apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+sanity: venv ## ansible-test sanity in each test environment (see .ci/sanity)
+	@rc=0; for venv in $(TEST_VENVS); do \
+		.ci/sanity $$venv $(SANITY_ARGS) || { rc=1; echo "== FAILED: sanity in $$venv"; }; \
+	done; exit $$rc
+
+# pytest exits non-zero when it collects no test (5) or a path is missing (4).
+unit: venv collection-path ## pytest tests/unit in each test environment
+	@rc=0; for venv in $(TEST_VENVS); do \
+		echo "== unit tests: $$venv ($$($$venv/bin/ansible --version | head -1))"; \
+		$(COLLECTION_ENV) $$venv/bin/python -m pytest -rfEs $(PYTEST_ARGS) tests/unit \
+			|| { rc=1; echo "== FAILED: unit tests in $$venv"; }; \
+	done; exit $$rc
+
+# The venv's bin comes first on PATH, so the tests run that venv's ansible-playbook.
+integration: venv deps collection-path ## pytest tests/integration (real ansible-playbook, knot, TLS) in each test environment
+	@rc=0; for venv in $(TEST_VENVS); do \
+		echo "== integration tests: $$venv ($$($$venv/bin/ansible --version | head -1))"; \
+		PATH="$(CURDIR)/$$venv/bin:$$PATH" $(COLLECTION_ENV) \
+			$$venv/bin/python -m pytest -rfEs $(PYTEST_ARGS) tests/integration \
+			|| { rc=1; echo "== FAILED: integration tests in $$venv"; }; \
+	done; exit $$rc
+
+# --- Lab and demo --------------------------------------------------------------
+
+lab-up: venv deps ## Start the lab (lab CA, knot DNS for example.test. on 127.0.0.1:5353)
+	$(VENV)/bin/python tests/lab/lab.py up
+
+lab-down: venv ## Stop the lab
+	$(VENV)/bin/python tests/lab/lab.py down
+
+demo: venv deps collection-path ## Start the lab and run the demo playbook against it
+	$(MAKE) lab-up
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(COLLECTION_ENV) $(VENV)/bin/ansible-playbook tests/lab/demo.yml
+
+# --- Packaging and cleanup -------------------------------------------------------
+
+build: venv ## Build the collection tarball into .build/dist/
+	$(VENV)/bin/ansible-galaxy collection build --force --output-path .build/dist
+
+clean: ## Remove build output, test output and caches (keeps the venvs)
+	rm -rf .build tests/output .pytest_cache .hypothesis .ruff_cache
+	find . -name __pycache__ -type d -not -path './.venv*' -prune -exec rm -rf {} +
+
+distclean: clean ## Also remove the virtual environments
+	rm -rf $(VENV) $(VENV_2_21)

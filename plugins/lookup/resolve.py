@@ -1,0 +1,233 @@
+# Copyright (c) 2026, matrixops.delegation contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: resolve
+author: matrixops.delegation contributors
+version_added: 0.1.0
+short_description: Resolve Matrix server names exactly as a homeserver does
+description:
+  - Follows the server discovery steps of the Matrix server-server API ("Resolving server
+    names") for each server name and returns where a remote homeserver would connect, with
+    which C(Host) header and for which name it would check the TLS certificate.
+  - The steps are, in order, an IP literal, an explicit port, the C(/.well-known/matrix/server)
+    file (then its delegated name's IP literal, explicit port, C(_matrix-fed._tcp) SRV records,
+    deprecated C(_matrix._tcp) SRV records or port 8448), then C(_matrix-fed._tcp) and
+    C(_matrix._tcp) SRV records of the server name, then port 8448.
+  - Each name and each target is resolved and fetched once per lookup call however often it
+    appears; nothing is cached across tasks, so a check right after a deploy sees the new state.
+  - Names are resolved concurrently (O(concurrency)).
+  - Resolution warnings (deprecated SRV names, CNAME SRV targets, private addresses, IDNA
+    conversion...) are returned in RV(_raw[].warnings) and also shown as Ansible warnings.
+options:
+  _terms:
+    description:
+      - Server names, as in user IDs (V(example.com), V(example.com:8448), V([2001:db8::1])).
+      - A Unicode name is converted to its IDNA A-label form, with a warning.
+    type: list
+    elements: str
+    required: true
+  concurrency:
+    description:
+      - How many server names are resolved in parallel.
+    type: int
+    default: 16
+extends_documentation_fragment:
+  - matrixops.delegation.resolve
+notes:
+  - The lookup raises an error naming the server name, the step and the reason when a server
+    name is invalid, when its SRV records say the service is disabled (target V(.)), when an SRV
+    query fails (SERVFAIL, REFUSED, time-out), or when no address at all is found.
+  - A failed well-known fetch is not an error; it means "no delegation" and resolution goes on
+    with SRV records, as the specification says. Its reason is in RV(_raw[].well_known.error).
+seealso:
+  - name: Matrix server-server API, resolving server names
+    description: The specification of the steps this lookup follows.
+    link: https://spec.matrix.org/latest/server-server-api/#resolving-server-names
+"""
+
+EXAMPLES = r"""
+- name: Show where other homeservers connect for example.com
+  ansible.builtin.debug:
+    msg: "{{ lookup('matrixops.delegation.resolve', 'example.com') }}"
+
+- name: Resolve through a lab DNS server, trusting a lab CA
+  ansible.builtin.set_fact:
+    resolution: >-
+      {{ lookup('matrixops.delegation.resolve', 'example.test',
+                nameservers=['127.0.0.1:5353'], ca_path='/etc/lab/ca.pem',
+                allow_private_addresses=true) }}
+
+- name: Fail unless example.com is delegated to matrix.example.com:443
+  ansible.builtin.assert:
+    that:
+      - resolution.method == 'well_known_explicit_port'
+      - resolution.targets[0].host == 'matrix.example.com'
+      - resolution.targets[0].port == 443
+    fail_msg: "example.com resolves by {{ resolution.method }} to {{ resolution.targets }}"
+  vars:
+    resolution: "{{ lookup('matrixops.delegation.resolve', 'example.com') }}"
+
+- name: Resolve many names at once (one result per name, in order)
+  ansible.builtin.debug:
+    msg: "{{ item.server_name }} -> {{ item.targets | map(attribute='host') | list }}"
+  loop: "{{ query('matrixops.delegation.resolve', 'example.com', 'example.org', 'example.net') }}"
+"""
+
+RETURN = r"""
+_raw:
+  description: One resolution per server name, in the order of the terms.
+  type: list
+  elements: dict
+  contains:
+    server_name:
+      description: The normalised server name (IDNA A-labels, port and case kept).
+      type: str
+      sample: example.com
+    method:
+      description:
+        - How the name resolved, one of V(ip_literal), V(explicit_port), V(well_known_ip_literal),
+          V(well_known_explicit_port), V(well_known_srv), V(well_known_srv_legacy),
+          V(well_known_default_port), V(srv), V(srv_legacy), V(default_port).
+      type: str
+      sample: well_known_srv
+    delegated_server:
+      description: The valid C(m.server) value of the well-known file, else V(null).
+      type: str
+      sample: matrix.example.com
+    host_header:
+      description: The C(Host) header a homeserver sends.
+      type: str
+      sample: matrix.example.com
+    tls_server_name:
+      description: The name (or IP address) the certificate must be valid for.
+      type: str
+      sample: matrix.example.com
+    sni:
+      description: The TLS SNI sent, V(null) for IP literals.
+      type: str
+      sample: matrix.example.com
+    targets:
+      description: Where to connect, in connection order.
+      type: list
+      elements: dict
+      contains:
+        host:
+          description: Host name or bare IP address.
+          type: str
+          sample: matrix.example.com
+        port:
+          description: TCP port.
+          type: int
+          sample: 443
+        addresses:
+          description: IPv6 (AAAA) then IPv4 (A) addresses of the host.
+          type: list
+          elements: str
+          sample: ["2001:db8::7", "198.51.100.7"]
+    well_known:
+      description: The well-known fetch, V(null) when step 3 was not attempted.
+      type: dict
+      contains:
+        url:
+          description: The URL fetched first.
+          type: str
+          sample: https://example.com/.well-known/matrix/server
+        status:
+          description: HTTP status of the last response, V(null) when there was none.
+          type: int
+          sample: 200
+        m_server:
+          description: The C(m.server) value as sent (any JSON type), V(null) when absent.
+          type: raw
+          sample: matrix.example.com
+        error:
+          description: Why the file gave no delegation, V(null) when it did.
+          type: str
+          sample: "HTTP status 404 from https://example.com/.well-known/matrix/server (expected 200)"
+        redirects:
+          description: Each URL requested because of a redirect, in order.
+          type: list
+          elements: str
+          sample: []
+        cache_seconds:
+          description:
+            - How long a homeserver caches this answer, clamped to 300..172800 seconds (3600 after
+              a failure, 86400 without caching headers).
+          type: int
+          sample: 86400
+    srv:
+      description: Every SRV name queried, in order.
+      type: list
+      elements: dict
+      contains:
+        name:
+          description: The SRV name queried.
+          type: str
+          sample: _matrix-fed._tcp.matrix.example.com
+        records:
+          description: The records, as published (priority, weight, port, target).
+          type: list
+          elements: dict
+          sample: [{priority: 10, weight: 5, port: 443, target: host.example.net}]
+        error:
+          description: Why the query failed, V(null) when it was answered (NXDOMAIN and no data are answers).
+          type: str
+          sample: null
+    warnings:
+      description: Resolution warnings.
+      type: list
+      elements: str
+      sample: []
+"""
+
+from ansible.errors import AnsibleLookupError
+from ansible.plugins.lookup import LookupBase
+from ansible.utils.display import Display
+
+from ansible_collections.matrixops.delegation.plugins.module_utils._dns import (
+    DNSPYTHON_IMPORT_ERROR,
+    HAS_DNSPYTHON,
+)
+from ansible_collections.matrixops.delegation.plugins.module_utils._resolution import ResolutionError
+from ansible_collections.matrixops.delegation.plugins.module_utils._resolver import (
+    ConfigError,
+    ResolveOptions,
+    Resolver,
+)
+
+display = Display()
+
+
+class LookupModule(LookupBase):
+    def run(self, terms, variables=None, **kwargs):
+        self.set_options(var_options=variables, direct=kwargs)
+        if not HAS_DNSPYTHON:
+            raise AnsibleLookupError(
+                "matrixops.delegation.resolve needs the Python library dnspython on the controller "
+                f"(pip install dnspython): {DNSPYTHON_IMPORT_ERROR}"
+            )
+        options = ResolveOptions(
+            nameservers=self.get_option("nameservers"),
+            timeout=self.get_option("timeout"),
+            ca_path=self.get_option("ca_path"),
+            validate_certs=self.get_option("validate_certs"),
+            allow_private_addresses=self.get_option("allow_private_addresses"),
+            concurrency=self.get_option("concurrency"),
+        )
+        try:
+            with Resolver(options) as resolver:
+                outcomes = resolver.resolve_all(list(terms))
+        except ConfigError as exc:
+            raise AnsibleLookupError(f"matrixops.delegation.resolve: {exc}") from exc
+        results = []
+        for outcome in outcomes:
+            if isinstance(outcome, ResolutionError):
+                raise AnsibleLookupError(f"matrixops.delegation.resolve: {outcome}")
+            for message in outcome.warnings:
+                display.warning(f"matrixops.delegation.resolve: {outcome.server_name}: {message}")
+            results.append(outcome.to_dict())
+        return results

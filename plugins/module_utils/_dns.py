@@ -1,0 +1,260 @@
+# Copyright (c) 2026, matrixops.delegation contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""DNS for server-name resolution, through dnspython.
+
+Private module: not part of the collection's public API. This is the real implementation of
+the DNS port that ``_resolution`` uses; it asks the configured nameservers directly (UDP with
+TCP fallback on truncation), follows CNAME chains itself and tells NXDOMAIN and NODATA ("no such
+record", resolution goes on) apart from SERVFAIL, REFUSED and time-outs (errors).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+try:
+    import dns.exception
+    import dns.message
+    import dns.name
+    import dns.query
+    import dns.rcode
+    import dns.rdatatype
+    import dns.resolver
+except ImportError as exc:  # pragma: no cover - exercised through the shells' error messages
+    HAS_DNSPYTHON = False
+    DNSPYTHON_IMPORT_ERROR: Exception | None = exc
+else:
+    HAS_DNSPYTHON = True
+    DNSPYTHON_IMPORT_ERROR = None
+
+__all__ = [
+    "HAS_DNSPYTHON",
+    "DNSPYTHON_IMPORT_ERROR",
+    "AddressAnswer",
+    "DnsConfigError",
+    "DnsError",
+    "DnsPythonPort",
+    "Nameserver",
+    "SrvAnswer",
+    "SrvRecord",
+    "parse_nameservers",
+]
+
+MAX_CNAME_HOPS = 8
+
+
+class DnsError(Exception):
+    """A DNS query failed (SERVFAIL, REFUSED, time-out, malformed answer, CNAME loop)."""
+
+    def __init__(self, query: str, reason: str) -> None:
+        super().__init__(f"{query}: {reason}")
+        self.query = query
+        self.reason = reason
+
+
+class DnsConfigError(ValueError):
+    """The DNS options are unusable (bad nameserver syntax, no system resolver)."""
+
+
+@dataclass(frozen=True)
+class Nameserver:
+    address: str
+    port: int = 53
+
+    def __str__(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class SrvRecord:
+    priority: int
+    weight: int
+    port: int
+    target: str  # without the trailing dot; "." for "service disabled"
+
+    def to_dict(self) -> dict:
+        return {"priority": self.priority, "weight": self.weight, "port": self.port, "target": self.target}
+
+
+@dataclass
+class SrvAnswer:
+    name: str
+    records: list[SrvRecord]
+    status: str  # "NOERROR", "NXDOMAIN" or "NODATA"
+
+
+@dataclass
+class AddressAnswer:
+    name: str
+    addresses: list[str]  # AAAA first, then A
+    cnames: list[str] = field(default_factory=list)  # names of the CNAME chain followed
+    warnings: list[str] = field(default_factory=list)  # one family failed, the other answered
+
+
+def parse_nameservers(values: list | None) -> list[Nameserver] | None:
+    """Parse ``IP``, ``IP:port``, ``[IPv6]:port`` strings. ``None`` or empty means "system"."""
+    if not values:
+        return None
+    result = []
+    for value in values:
+        text = str(value).strip()
+        address, port = text, 53
+        if text.startswith("["):
+            end = text.find("]")
+            address, rest = text[1:end], text[end + 1 :]
+            if end < 0 or (rest and not rest.startswith(":")):
+                raise DnsConfigError(f"nameserver '{value}': expected IP, IP:port or [IPv6]:port")
+            if rest:
+                port = _nameserver_port(rest[1:], value)
+        elif text.count(":") == 1:
+            address, port_text = text.split(":")
+            port = _nameserver_port(port_text, value)
+        try:
+            ipaddress.ip_address(address)
+        except ValueError as exc:
+            raise DnsConfigError(
+                f"nameserver '{value}': expected an IP address (optionally with :port), "
+                f"got '{address}'; host names are not accepted"
+            ) from exc
+        result.append(Nameserver(address, port))
+    return result
+
+
+def _nameserver_port(text: str, value: object) -> int:
+    if not re.fullmatch(r"[0-9]{1,5}", text) or not 1 <= int(text) <= 65535:
+        raise DnsConfigError(f"nameserver '{value}': the port must be a number from 1 to 65535")
+    return int(text)
+
+
+def system_nameservers() -> list[Nameserver]:
+    try:
+        resolver = dns.resolver.Resolver(configure=True)
+    except dns.resolver.NoResolverConfiguration as exc:
+        raise DnsConfigError(
+            "no nameservers are configured on this host (/etc/resolv.conf); pass the nameservers option"
+        ) from exc
+    servers = []
+    for entry in resolver.nameservers:
+        address = getattr(entry, "address", entry)
+        port = getattr(entry, "port", resolver.port)
+        servers.append(Nameserver(str(address), int(port)))
+    if not servers:
+        raise DnsConfigError("no nameservers are configured on this host; pass the nameservers option")
+    return servers
+
+
+class DnsPythonPort:
+    """The DNS port over dnspython. Thread-safe; ``close()`` ends its worker threads."""
+
+    def __init__(self, nameservers: list[Nameserver] | None, timeout: float, *, workers: int = 32) -> None:
+        if not HAS_DNSPYTHON:
+            raise DnsConfigError(f"the dnspython library is required: {DNSPYTHON_IMPORT_ERROR}")
+        self.nameservers = nameservers or system_nameservers()
+        self.timeout = timeout
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="matrixops-dns")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)
+
+    # -- one query ---------------------------------------------------------------------------
+    def _exchange(self, qname: dns.name.Name, rdtype: int, label: str) -> dns.message.Message:
+        """Send one query to the nameservers in order; return the first NOERROR/NXDOMAIN answer."""
+        deadline = time.monotonic() + self.timeout
+        request = dns.message.make_query(qname, rdtype)
+        failures = []
+        servers = list(self.nameservers)
+        for index, server in enumerate(servers):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            attempt = remaining / (len(servers) - index)
+            try:
+                response, _ = dns.query.udp_with_fallback(request, server.address, timeout=attempt, port=server.port)
+            except dns.exception.Timeout:
+                failures.append(f"{server} timed out after {attempt:.1f}s")
+                continue
+            except (OSError, EOFError, dns.exception.DNSException) as exc:
+                failures.append(f"{server} failed: {exc or type(exc).__name__}")
+                continue
+            rcode = response.rcode()
+            if rcode in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+                return response
+            failures.append(f"{server} answered {dns.rcode.to_text(rcode)}")
+        if not failures:
+            failures.append(f"no answer within {self.timeout}s")
+        raise DnsError(label, "; ".join(failures))
+
+    def _lookup(self, name: str, rdtype: int) -> tuple[str, list, list[str]]:
+        """Query ``name``, following CNAMEs. Returns (status, rdata list, CNAME names followed)."""
+        type_text = dns.rdatatype.to_text(rdtype)
+        try:
+            qname = dns.name.from_text(name)
+        except dns.exception.DNSException as exc:
+            raise DnsError(f"{name} {type_text}", f"not a valid DNS name ({exc})") from exc
+        cnames: list[str] = []
+        seen = {qname}
+        for _ in range(MAX_CNAME_HOPS):
+            label = f"{qname.to_text(omit_final_dot=True)} {type_text}"
+            response = self._exchange(qname, rdtype, label)
+            try:
+                chain = response.resolve_chaining()
+            except dns.exception.DNSException as exc:
+                raise DnsError(label, f"malformed answer ({exc})") from exc
+            cnames.extend(rrset.name.to_text(omit_final_dot=True) for rrset in chain.cnames)
+            if response.rcode() == dns.rcode.NXDOMAIN:
+                return "NXDOMAIN", [], cnames
+            if chain.answer is not None:
+                return "NOERROR", list(chain.answer), cnames
+            if not chain.cnames:
+                return "NODATA", [], cnames
+            qname = chain.canonical_name
+            if qname in seen:
+                raise DnsError(label, f"CNAME loop at {qname.to_text(omit_final_dot=True)}")
+            seen.add(qname)
+        raise DnsError(f"{name} {type_text}", f"more than {MAX_CNAME_HOPS} CNAMEs in a chain")
+
+    # -- the port ----------------------------------------------------------------------------
+    def srv(self, name: str) -> SrvAnswer:
+        status, rdatas, _ = self._lookup(name, dns.rdatatype.SRV)
+        records = [
+            SrvRecord(
+                priority=rdata.priority,
+                weight=rdata.weight,
+                port=rdata.port,
+                target=rdata.target.to_text(omit_final_dot=True) or ".",
+            )
+            for rdata in rdatas
+        ]
+        return SrvAnswer(name=name, records=records, status=status)
+
+    def addresses(self, name: str) -> AddressAnswer:
+        """AAAA and A, asked together. One family failing is a warning; both failing an error."""
+        futures = {
+            family: self._pool.submit(self._lookup, name, rdtype)
+            for family, rdtype in (("AAAA", dns.rdatatype.AAAA), ("A", dns.rdatatype.A))
+        }
+        addresses: list[str] = []
+        cnames: list[str] = []
+        errors: list[DnsError] = []
+        for future in futures.values():
+            try:
+                _, rdatas, chain = future.result()
+            except DnsError as exc:
+                errors.append(exc)
+                continue
+            addresses.extend(rdata.address for rdata in rdatas)
+            for cname in chain:
+                if cname not in cnames:
+                    cnames.append(cname)
+        if len(errors) == 2:
+            raise DnsError(f"{name} AAAA/A", "; ".join(str(error) for error in errors))
+        warnings = [f"address lookup {error} (using the other address family)" for error in errors if addresses]
+        if errors and not addresses:
+            raise errors[0]
+        return AddressAnswer(name=name, addresses=addresses, cnames=cnames, warnings=warnings)

@@ -1,0 +1,335 @@
+#!/usr/bin/python
+# Copyright (c) 2026, matrixops.delegation contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: federation_check
+author: matrixops.delegation contributors
+version_added: 0.1.0
+short_description: Check that a Matrix server name federates, like a federation tester
+description:
+  - Resolves O(server_name) exactly as a homeserver does (the same core as the
+    P(matrixops.delegation.resolve#lookup) lookup), then connects to B(every address of every
+    target) with the SNI and C(Host) header the Matrix specification requires.
+  - For each connection it records the TLS version and cipher and the certificate (subject,
+    issuer, SANs, expiry), checks that the certificate is valid for the name the specification
+    requires, fetches C(/_matrix/key/v2/server) and checks that the keys are for O(server_name),
+    are valid in the future, include an Ed25519 key and carry a valid self-signature (Matrix
+    canonical JSON and Ed25519), then fetches C(/_matrix/federation/v1/version).
+  - Optionally checks the client and support well-known files (O(check_client), O(check_support)).
+  - Runs offline, in CI or behind a firewall; nothing is sent to a third-party website.
+  - Read-only: never reports a change.
+options:
+  server_name:
+    description:
+      - The server name to check, as in user IDs (V(example.com)).
+    type: str
+    required: true
+  expected_target:
+    description:
+      - V(host:port) that the resolution must reach; the check fails unless some target is it.
+    type: str
+  check_client:
+    description:
+      - Also check C(/.well-known/matrix/client) on the server name host, its
+        C(Access-Control-Allow-Origin: *) header (on every redirect hop), its C(m.homeserver.base_url)
+        (C(<base_url>/_matrix/client/versions) must answer with a C(versions) list) and, when
+        present, C(m.identity_server).
+    type: bool
+    default: false
+  check_support:
+    description:
+      - Also check that C(/.well-known/matrix/support) exists and has C(contacts) (each with a
+        C(role) and a C(matrix_id) or C(email_address)) or a C(support_page).
+    type: bool
+    default: false
+  fail_on_error:
+    description:
+      - Fail the task when RV(ok) is false, with the first error as message and the whole result
+        still returned. With V(false), the task succeeds and RV(ok) tells.
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - matrixops.delegation.resolve
+attributes:
+  check_mode:
+    support: full
+    description: The module only reads; it runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Nothing changes, so there is no diff.
+notes:
+  - Non-fatal findings (deprecated SRV names, private addresses, ignored certificate problems)
+    are Ansible warnings; resolution warnings also stay in RV(resolution.warnings).
+  - A connection whose certificate fails verification is not used for requests unless
+    O(validate_certs=false); its key checks are then V(null).
+seealso:
+  - plugin: matrixops.delegation.resolve
+    plugin_type: lookup
+  - name: Matrix server-server API, resolving server names
+    description: The steps the check follows before it connects.
+    link: https://spec.matrix.org/latest/server-server-api/#resolving-server-names
+"""
+
+EXAMPLES = r"""
+- name: Check federation of example.com from the controller
+  matrixops.delegation.federation_check:
+    server_name: example.com
+  delegate_to: localhost
+  run_once: true
+
+- name: Check that example.com is delegated to matrix.example.com:443 and its well-knowns are right
+  matrixops.delegation.federation_check:
+    server_name: example.com
+    expected_target: matrix.example.com:443
+    check_client: true
+    check_support: true
+  delegate_to: localhost
+  register: federation
+
+- name: Print the report
+  ansible.builtin.debug:
+    msg: "{{ federation.summary }}"
+
+- name: Check a lab setup (private DNS and CA), without failing the play
+  matrixops.delegation.federation_check:
+    server_name: example.test
+    nameservers: ['127.0.0.1:5353']
+    ca_path: /etc/lab/ca.pem
+    allow_private_addresses: true
+    fail_on_error: false
+  register: lab_federation
+"""
+
+RETURN = r"""
+ok:
+  description: Whether every check passed.
+  returned: always
+  type: bool
+  sample: true
+server_name:
+  description: The normalised server name.
+  returned: always
+  type: str
+  sample: example.com
+resolution:
+  description:
+    - Exactly the P(matrixops.delegation.resolve#lookup) lookup's result for the server name
+      (as far as it got when resolution failed; V(null) when the name is invalid).
+  returned: always
+  type: dict
+  sample:
+    server_name: example.com
+    method: well_known_explicit_port
+    delegated_server: matrix.example.com:443
+    host_header: matrix.example.com:443
+    tls_server_name: matrix.example.com
+    sni: matrix.example.com
+    targets: [{host: matrix.example.com, port: 443, addresses: ["198.51.100.7"]}]
+    well_known: {url: "https://example.com/.well-known/matrix/server", status: 200, m_server: "matrix.example.com:443",
+                 error: null, redirects: [], cache_seconds: 86400}
+    srv: []
+    warnings: []
+connections:
+  description: One entry per address of every target, in connection order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    address:
+      description: The IP address connected to.
+      type: str
+      sample: 198.51.100.7
+    port:
+      description: The TCP port.
+      type: int
+      sample: 443
+    ok:
+      description: Whether everything on this connection passed.
+      type: bool
+      sample: true
+    error:
+      description: What went wrong on this connection (several problems joined with V(; )), else V(null).
+      type: str
+      sample: null
+    tls:
+      description: The TLS session, V(null) when no handshake completed.
+      type: dict
+      contains:
+        version:
+          description: TLS protocol version.
+          type: str
+          sample: TLSv1.3
+        cipher:
+          description: Cipher suite.
+          type: str
+          sample: TLS_AES_256_GCM_SHA384
+        certificate_valid:
+          description: Whether the certificate is trusted and valid for the resolution's C(tls_server_name).
+          type: bool
+          sample: true
+        certificate:
+          description: The server certificate.
+          type: dict
+          contains:
+            subject:
+              description: Subject, RFC 4514.
+              type: str
+              sample: CN=matrix.example.com
+            issuer:
+              description: Issuer, RFC 4514.
+              type: str
+              sample: CN=R11,O=Let's Encrypt,C=US
+            sans:
+              description: Subject alternative names (DNS names and IP addresses).
+              type: list
+              elements: str
+              sample: [matrix.example.com]
+            not_after:
+              description: Expiry, UTC.
+              type: str
+              sample: "2027-01-01T00:00:00Z"
+    checks:
+      description: The federation tester's checks; V(null) when not run.
+      type: dict
+      contains:
+        valid_certificate:
+          description: The certificate is valid for the name the spec requires.
+          type: bool
+          sample: true
+        matching_server_name:
+          description: The keys' C(server_name) equals the server name.
+          type: bool
+          sample: true
+        future_valid_until_ts:
+          description: The keys' C(valid_until_ts) is in the future.
+          type: bool
+          sample: true
+        has_ed25519_key:
+          description: At least one C(ed25519:) verify key.
+          type: bool
+          sample: true
+        all_ed25519_checks_ok:
+          description: Every Ed25519 key's self-signature verifies; V(null) without an Ed25519 key.
+          type: bool
+          sample: true
+    keys:
+      description: What the key server published, V(null) when it was not fetched.
+      type: dict
+      contains:
+        server_name:
+          description: The C(server_name) in the keys.
+          type: str
+          sample: example.com
+        valid_until_ts:
+          description: Milliseconds since the epoch.
+          type: int
+          sample: 1790000000000
+        verify_keys:
+          description: Key IDs.
+          type: list
+          elements: str
+          sample: ["ed25519:a_abcd"]
+version:
+  description: The C(server) of C(/_matrix/federation/v1/version) from the first connection that answered.
+  returned: always
+  type: dict
+  sample: {name: Synapse, version: 1.163.2}
+client:
+  description: The client well-known check, V(null) unless O(check_client).
+  returned: always
+  type: dict
+  sample: {url: "https://example.com/.well-known/matrix/client", status: 200, base_url: "https://matrix.example.com",
+           cors: true, versions_ok: true, error: null}
+support:
+  description: The support well-known check, V(null) unless O(check_support).
+  returned: always
+  type: dict
+  sample: {url: "https://example.com/.well-known/matrix/support", status: 200, valid: true, error: null}
+errors:
+  description: One line per problem, each saying what to fix.
+  returned: always
+  type: list
+  elements: str
+  sample: ["certificate presented by 198.51.100.7:8448 is valid for matrix.example.com but the spec requires it to be valid for example.com"]
+summary:
+  description: A few human lines, like a federation tester's report.
+  returned: always
+  type: str
+  sample: |
+    Federation report for example.com
+    Resolution: well_known_explicit_port via https://example.com/.well-known/matrix/server (m.server matrix.example.com:443)
+    Host header matrix.example.com:443, certificate name matrix.example.com, SNI matrix.example.com
+    Target matrix.example.com:443 -> 198.51.100.7
+      198.51.100.7:443  OK  TLSv1.3 TLS_AES_256_GCM_SHA384, certificate valid, keys for example.com (ed25519:a_abcd)
+    Version: Synapse 1.163.2
+    Federation OK
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.matrixops.delegation.plugins.module_utils._dns import (
+    DNSPYTHON_IMPORT_ERROR,
+    HAS_DNSPYTHON,
+)
+from ansible_collections.matrixops.delegation.plugins.module_utils._signing import (
+    CRYPTOGRAPHY_IMPORT_ERROR,
+    HAS_CRYPTOGRAPHY,
+)
+
+if HAS_DNSPYTHON and HAS_CRYPTOGRAPHY:
+    from ansible_collections.matrixops.delegation.plugins.module_utils._federation import FederationChecker
+    from ansible_collections.matrixops.delegation.plugins.module_utils._resolver import ConfigError, ResolveOptions
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "server_name": {"type": "str", "required": True},
+            "expected_target": {"type": "str"},
+            "nameservers": {"type": "list", "elements": "str"},
+            "timeout": {"type": "float", "default": 10},
+            "ca_path": {"type": "path"},
+            "validate_certs": {"type": "bool", "default": True},
+            "allow_private_addresses": {"type": "bool", "default": False},
+            "check_client": {"type": "bool", "default": False},
+            "check_support": {"type": "bool", "default": False},
+            "fail_on_error": {"type": "bool", "default": True},
+        },
+        supports_check_mode=True,
+    )
+    if not HAS_DNSPYTHON:
+        module.fail_json(msg=missing_required_lib("dnspython"), exception=str(DNSPYTHON_IMPORT_ERROR))
+    if not HAS_CRYPTOGRAPHY:
+        module.fail_json(msg=missing_required_lib("cryptography"), exception=str(CRYPTOGRAPHY_IMPORT_ERROR))
+    params = module.params
+    options = ResolveOptions(
+        nameservers=params["nameservers"],
+        timeout=params["timeout"],
+        ca_path=params["ca_path"],
+        validate_certs=params["validate_certs"],
+        allow_private_addresses=params["allow_private_addresses"],
+    )
+    try:
+        with FederationChecker(options) as checker:
+            result = checker.run(
+                params["server_name"],
+                expected_target=params["expected_target"],
+                check_client=params["check_client"],
+                check_support=params["check_support"],
+            )
+            warnings = list(dict.fromkeys(checker.warnings))
+    except ConfigError as exc:
+        module.fail_json(msg=f"matrixops.delegation.federation_check: {exc}")
+    for message in warnings:
+        module.warn(message)
+    if params["fail_on_error"] and not result["ok"]:
+        module.fail_json(msg=result["errors"][0], changed=False, **result)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()

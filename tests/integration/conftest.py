@@ -1,0 +1,76 @@
+"""Fixtures of the integration tests: the world (knot + HTTPS) and one batched playbook run.
+
+The whole suite needs a single ``ansible-playbook`` run for the lookup (one task per case, see
+``it_playbook``) plus one more for what a user sees on a failing task.  Each test then asserts
+its own case.  Services are started here and stopped at the end of the session; nothing that
+runs outside the tests is needed or used.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+pytest.register_assert_rewrite("it_expect")
+
+import it_world as w  # noqa: E402
+from it_cases import build_cases  # noqa: E402
+from it_playbook import Outcome, Run, run_cases  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory):
+    runner = w.WorldRunner(tmp_path_factory.mktemp("world"))
+    try:
+        yield runner.start()
+    finally:
+        runner.stop()
+
+
+@pytest.fixture(scope="session")
+def lookup_options(world: w.World) -> dict:
+    return {
+        "nameservers": [world.nameserver],
+        "ca_path": str(world.ca_path),
+        "allow_private_addresses": True,
+        "timeout": w.TIMEOUT,
+    }
+
+
+@pytest.fixture(scope="session")
+def batch(world: w.World, lookup_options: dict, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """The one playbook run that resolves every case."""
+    return run_cases(build_cases(lookup_options), tmp_path_factory.mktemp("batch"))
+
+
+@pytest.fixture(scope="session")
+def outcome(batch: Run):
+    def get(case: str) -> Outcome:
+        return batch.outcomes[case]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def resolve(outcome):
+    """``resolve(name)`` → the lookup's result dict for a single-name case (fails if it errored)."""
+
+    def get(name: str) -> dict:
+        return outcome(name).result
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def lookup_error(outcome):
+    """``lookup_error(name)`` → the error message of a case that must fail."""
+
+    def get(name: str) -> str:
+        got = outcome(name)
+        assert got.error is not None, f"expected the lookup of {name!r} to fail, it returned {got.results}"
+        return got.error
+
+    return get
