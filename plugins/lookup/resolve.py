@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: resolve
-author: matrixops.delegation contributors
+author: matrixops.delegation contributors (@matrixops)
 version_added: 0.1.0
 short_description: Resolve Matrix server names exactly as a homeserver does
 description:

@@ -175,7 +175,9 @@ class DnsPythonPort:
                 break
             attempt = remaining / (len(servers) - index)
             try:
-                response, _ = dns.query.udp_with_fallback(request, server.address, timeout=attempt, port=server.port)
+                response, _used_tcp = dns.query.udp_with_fallback(
+                    request, server.address, timeout=attempt, port=server.port
+                )
             except dns.exception.Timeout:
                 failures.append(f"{server} timed out after {attempt:.1f}s")
                 continue
@@ -199,7 +201,7 @@ class DnsPythonPort:
             raise DnsError(f"{name} {type_text}", f"not a valid DNS name ({exc})") from exc
         cnames: list[str] = []
         seen = {qname}
-        for _ in range(MAX_CNAME_HOPS):
+        for _hop in range(MAX_CNAME_HOPS):
             label = f"{qname.to_text(omit_final_dot=True)} {type_text}"
             response = self._exchange(qname, rdtype, label)
             try:
@@ -221,7 +223,7 @@ class DnsPythonPort:
 
     # -- the port ----------------------------------------------------------------------------
     def srv(self, name: str) -> SrvAnswer:
-        status, rdatas, _ = self._lookup(name, dns.rdatatype.SRV)
+        status, rdatas, _cnames = self._lookup(name, dns.rdatatype.SRV)
         records = [
             SrvRecord(
                 priority=rdata.priority,
@@ -244,7 +246,7 @@ class DnsPythonPort:
         errors: list[DnsError] = []
         for future in futures.values():
             try:
-                _, rdatas, chain = future.result()
+                _status, rdatas, chain = future.result()
             except DnsError as exc:
                 errors.append(exc)
                 continue

@@ -298,6 +298,7 @@ class FederationChecker:
             address, port, server_hostname=server_hostname, context=self.verifying, timeout=self.options.timeout
         )
         certificate_valid = True
+        certificate_problem = None
         try:
             try:
                 sock = connection.connect()
@@ -511,7 +512,7 @@ class FederationChecker:
         expected = None
         if expected_target is not None:
             try:
-                expected, _ = parse_server_name(expected_target)
+                expected = parse_server_name(expected_target)[0]
             except ServerNameError as exc:
                 errors.append(f"expected_target: {exc}")
             else:

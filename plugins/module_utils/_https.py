@@ -181,7 +181,8 @@ class HttpsConnection:
         return response
 
     def _send(self, data: bytes, end: float) -> None:
-        assert self.sock is not None
+        if self.sock is None:
+            raise HttpsError(f"{self.endpoint}: not connected", kind="connect")
         try:
             self.sock.settimeout(self._remaining(end))
             self.sock.sendall(data)
@@ -197,7 +198,8 @@ class HttpsConnection:
         return remaining
 
     def _recv(self, end: float) -> bytes:
-        assert self.sock is not None
+        if self.sock is None:
+            raise HttpsError(f"{self.endpoint}: not connected", kind="connect")
         if self._buffer:
             data, self._buffer = self._buffer, b""
             return data
@@ -220,7 +222,7 @@ class HttpsConnection:
             if not chunk:
                 raise HttpsError(f"{self.endpoint}: connection closed while reading {what}", kind="http")
             data += chunk
-        head, _, rest = data.partition(marker)
+        head, _marker, rest = data.partition(marker)
         self._buffer = rest + self._buffer
         return head
 

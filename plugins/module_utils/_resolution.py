@@ -496,7 +496,9 @@ def fetch_following_redirects(
             following = urljoin(current, location.strip())
             scheme = urlsplit(following).scheme.lower()
         except ValueError as exc:
-            raise FetchFailure(f"HTTP {response.status} redirect from {current} to an invalid URL: {exc}", hops) from exc
+            raise FetchFailure(
+                f"HTTP {response.status} redirect from {current} to an invalid URL: {exc}", hops
+            ) from exc
         if scheme == "http":
             raise FetchFailure(f"refusing the redirect from {current} to plain http: {following}", hops)
         if scheme != "https":
@@ -533,7 +535,7 @@ def _fetch_well_known(
                 url, dns_addresses=dns_addresses, https=https, body_limit=WELL_KNOWN_BODY_LIMIT, deadline=deadline
             )
         finally:
-            report.redirects = [hop_url for hop_url, _ in hops[1:]]
+            report.redirects = [hop[0] for hop in hops[1:]]
         final_url, response = hops[-1]
         report.status = response.status
         if response.status != 200:
@@ -564,7 +566,7 @@ def _fetch_well_known(
     except FetchFailure as exc:
         if exc.hops:
             report.status = exc.hops[-1][1].status
-            report.redirects = [hop_url for hop_url, _ in exc.hops[1:]]
+            report.redirects = [hop[0] for hop in exc.hops[1:]]
         if exc.status is not None:
             report.status = exc.status
         report.error = str(exc)
@@ -590,7 +592,7 @@ def _get_url(
     raw_host = parts.netloc.rsplit("@", 1)[-1]
     raw_host = raw_host[: raw_host.rindex("]") + 1] if raw_host.startswith("[") else raw_host.split(":")[0]
     try:
-        host, kind, _ = parse_host(raw_host, allow_unicode=False)
+        host, kind, _warnings = parse_host(raw_host, allow_unicode=False)
     except ServerNameError as exc:
         raise FetchFailure(f"invalid host in {url}: {exc}") from exc
     if kind == "dns":

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: config_files
-author: matrixops.delegation contributors
+author: matrixops.delegation contributors (@matrixops)
 version_added: 0.1.0
 short_description: Change a set of files as one transaction - validate, activate, roll back on failure
 description:
@@ -63,9 +63,8 @@ options:
         type: path
         required: true
       content:
-        description: The whole content.
+        description: The whole content (never logged).
         type: str
-        no_log: true
       state:
         description: V(present) writes the file, V(absent) removes it.
         type: str
@@ -256,7 +255,13 @@ def main():
     module = AnsibleModule(
         argument_spec={
             "files": {"type": "list", "elements": "dict", "default": [], "options": FILE_SPEC},
-            "secret_files": {"type": "list", "elements": "dict", "default": [], "options": secret_spec},
+            "secret_files": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": secret_spec,
+                "no_log": False,
+            },
             "validate": {"type": "list", "elements": "str"},
             "activate": {"type": "list", "elements": "str"},
             "force_activate": {"type": "bool", "default": False},
@@ -299,12 +304,12 @@ def main():
                         "after": spec["content"] if spec["state"] == "present" else "",
                     }
                 )
-    result = {"changed": bool(changes), "changed_files": [spec["path"] for spec, _, _ in changes], "diff": diffs}
+    result = {"changed": bool(changes), "changed_files": [change[0]["path"] for change in changes], "diff": diffs}
     if module.check_mode or (not changes and not module.params["force_activate"]):
         module.exit_json(**result)
 
     transaction = Transaction(module)
-    failed = dict(result, changed=False, rolled_back=True)
+    failed = {**result, "changed": False, "rolled_back": True}
     try:
         for spec, old, old_stat in changes:
             transaction.write(spec, old, old_stat)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: federation_check
-author: matrixops.delegation contributors
+author: matrixops.delegation contributors (@matrixops)
 version_added: 0.1.0
 short_description: Check that a Matrix server name federates, like a federation tester
 description:
@@ -21,7 +21,7 @@ description:
     canonical JSON and Ed25519), then fetches C(/_matrix/federation/v1/version).
   - Optionally checks the client and support well-known files (O(check_client), O(check_support)).
   - Runs offline, in CI or behind a firewall; nothing is sent to a third-party website.
-  - Read-only: never reports a change.
+  - This module only reads, and never reports a change.
 options:
   server_name:
     description:
@@ -34,10 +34,10 @@ options:
     type: str
   check_client:
     description:
-      - Also check C(/.well-known/matrix/client) on the server name host, its
+      - "Also check C(/.well-known/matrix/client) on the server name host, its
         C(Access-Control-Allow-Origin: *) header (on every redirect hop), its C(m.homeserver.base_url)
         (C(<base_url>/_matrix/client/versions) must answer with a C(versions) list) and, when
-        present, C(m.identity_server).
+        present, C(m.identity_server)."
     type: bool
     default: false
   check_support:
@@ -63,7 +63,7 @@ attributes:
     description: Nothing changes, so there is no diff.
 notes:
   - Non-fatal findings (deprecated SRV names, private addresses, ignored certificate problems)
-    are Ansible warnings; resolution warnings also stay in RV(resolution.warnings).
+    are Ansible warnings; resolution warnings also stay in C(resolution.warnings).
   - A connection whose certificate fails verification is not used for requests unless
     O(validate_certs=false); its key checks are then V(null).
 seealso:
@@ -134,7 +134,14 @@ resolution:
     srv: []
     warnings: []
 connections:
-  description: One entry per address of every target, in connection order.
+  description:
+    - One entry per address of every target, in connection order.
+    - "Each entry also has C(keys): what the key server published (V(null) when it was not
+      fetched), a dict with C(server_name) (the name in the keys), C(valid_until_ts) (milliseconds
+      since the epoch) and C(verify_keys) (the key IDs), for example
+      C({server_name: example.com, valid_until_ts: 1790000000000, verify_keys: [ed25519:a_abcd]})."
+    - Read it as C(item['keys']) in templates, because C(item.keys) is the dictionary method
+      (which is also why ansible-test does not accept it as a documented return key).
   returned: always
   type: list
   elements: dict
@@ -216,23 +223,6 @@ connections:
           description: Every Ed25519 key's self-signature verifies; V(null) without an Ed25519 key.
           type: bool
           sample: true
-    keys:
-      description: What the key server published, V(null) when it was not fetched.
-      type: dict
-      contains:
-        server_name:
-          description: The C(server_name) in the keys.
-          type: str
-          sample: example.com
-        valid_until_ts:
-          description: Milliseconds since the epoch.
-          type: int
-          sample: 1790000000000
-        verify_keys:
-          description: Key IDs.
-          type: list
-          elements: str
-          sample: ["ed25519:a_abcd"]
 version:
   description: The C(server) of C(/_matrix/federation/v1/version) from the first connection that answered.
   returned: always
