@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from ._https import HttpsConnection, HttpsError, make_ssl_context
 from ._resolution import (
+    PARSE_STEP,
     FetchFailure,
     Resolution,
     ResolutionError,
@@ -30,7 +31,7 @@ from ._resolution import (
     json_type,
     parse_json_object,
 )
-from ._resolver import ResolveOptions, Resolver
+from ._resolver import ConfigError, ResolveOptions, Resolver
 from ._server_name import ServerNameError, parse_server_name
 from ._signing import decode_base64, verify_signed_json
 
@@ -65,7 +66,10 @@ _SRV_METHODS = ("srv", "srv_legacy", "well_known_srv", "well_known_srv_legacy")
 
 
 def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (ValueError, OverflowError, OSError):
+        return f"{timestamp:.0f} seconds after the epoch"
 
 
 def certificate_details(der: bytes | None) -> dict | None:
@@ -170,7 +174,12 @@ def check_keys(keys: Any, *, server_name: str, now_ms: int, endpoint: str) -> tu
             public_key = decode_base64(entry["key"])
             if len(public_key) != 32:
                 raise ValueError(f"the key is {len(public_key)} bytes, an Ed25519 key is 32")
-            verify_signed_json(keys, signing_name=str(claimed), key_id=key_id, public_key=public_key)
+            verify_signed_json(
+                keys,
+                signing_name=claimed if isinstance(claimed, str) else server_name,
+                key_id=key_id,
+                public_key=public_key,
+            )
         except ValueError as exc:
             all_ok = False
             errors.append(f"keys served by {endpoint}: {key_id}: {exc}")
@@ -187,6 +196,8 @@ def check_support_file(data: Any) -> list[str]:
     page = data.get("support_page")
     if contacts is None and page is None:
         errors.append("the support file has neither 'contacts' nor 'support_page'")
+    elif page is None and contacts == []:
+        errors.append("'contacts' is empty and there is no 'support_page': list at least one contact")
     if page is not None and not (isinstance(page, str) and urlsplit(page).scheme in ("http", "https")):
         errors.append(f"'support_page' must be an http(s) URL, got {json.dumps(page)}")
     if contacts is not None:
@@ -261,7 +272,12 @@ class FederationChecker:
         self.options = options
         self.now = now
         self.resolver = Resolver(options)
-        self.verifying = self.resolver.https.context
+        # Certificates are always verified, to report on them; validate_certs only decides
+        # whether an invalid one stops the checks on that connection.
+        try:
+            self.verifying = make_ssl_context(ca_path=options.ca_path, validate_certs=True)
+        except HttpsError as exc:
+            raise ConfigError(str(exc)) from exc
         self.inspecting = make_ssl_context(validate_certs=False)
         self.warnings: list[str] = []
 
@@ -347,7 +363,10 @@ class FederationChecker:
             connection.close()
         if errors:
             result["error"] = "; ".join(errors)
-        result["ok"] = not errors and all(value is not False for value in result["checks"].values())
+        required = dict(result["checks"])
+        if not self.options.validate_certs:
+            required.pop("valid_certificate")  # reported as a warning above
+        result["ok"] = not errors and all(value is not False for value in required.values())
         return result
 
     def _get_json(self, connection: HttpsConnection, path: str, host_header: str, endpoint: str, errors: list[str]):
@@ -523,7 +542,7 @@ class FederationChecker:
             resolution = self.resolver.resolve(server_name)
         except ResolutionError as exc:
             resolution = None
-            if exc.partial is not None:
+            if exc.partial is not None and exc.step != PARSE_STEP:
                 result["resolution"] = exc.partial.to_dict()
                 result["server_name"] = exc.partial.server_name
             errors.append(str(exc))

@@ -34,6 +34,7 @@ from ._https import HttpResponse, HttpsError
 from ._server_name import ServerName, ServerNameError, parse_host, parse_server_name
 
 __all__ = [
+    "PARSE_STEP",
     "FetchFailure",
     "METHODS",
     "fetch_following_redirects",
@@ -56,6 +57,7 @@ CACHE_DEFAULT = 86400
 CACHE_FAILURE = 3600
 CACHE_MIN = 300
 CACHE_MAX = 172800
+PARSE_STEP = "parsing the server name"
 SRV_SERVICES = (("_matrix-fed._tcp", False), ("_matrix._tcp", True))
 
 METHODS = (
@@ -390,7 +392,7 @@ class _Resolver:
         try:
             server, warnings = parse_server_name(self.name)
         except ServerNameError as exc:
-            raise self.fail("parsing the server name", str(exc)) from exc
+            raise self.fail(PARSE_STEP, str(exc)) from exc
         result.server_name = str(server)
         for message in warnings:
             self.warn(message)
@@ -677,5 +679,5 @@ def resolve_server_name(
         try:
             parse_server_name(name)
         except ServerNameError as exc:
-            raise resolver.fail("parsing the server name", str(exc)) from exc
+            raise resolver.fail(PARSE_STEP, str(exc)) from exc
     return resolver.run()

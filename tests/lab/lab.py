@@ -1,6 +1,7 @@
 """The matrixops lab: a lab CA, its certificates, and Knot DNS for ``example.test.``.
 
     python tests/lab/lab.py up       # create CA + certificates (kept if present), start knot
+    python tests/lab/lab.py up --tsig  # the same, and example.test. accepts TSIG-signed updates
     python tests/lab/lab.py status   # exit 0 when knot runs, 3 when it does not
     python tests/lab/lab.py down     # stop knot (add --purge to delete the state directory)
 
@@ -9,11 +10,18 @@ State lives in ``--state-dir`` (default: ``$MATRIXOPS_LAB_DIR``, else ``<repo>/.
     ca.pem / ca.key                      the lab CA (trust ca.pem: ``ca_path=<state>/ca.pem``)
     certs/<name>.pem / certs/<name>.key  leaf certificates for the names of the address plan
     knot/                                knot's config, zone file, database, pid file and log
+    tsig.key                             with ``--tsig``: the update key (BIND key syntax, 0600)
     lab.json                             the above as data (also printed by ``--json``)
 
 Address plan (DESIGN.md, "The lab"): knot authoritative for ``example.test.`` on
 127.0.0.1:5353; ``example.test`` A 127.0.0.2 (server-name host); ``matrix.example.test`` A
 127.0.0.3 (delegated host); Synapse on 127.0.0.1:8008.
+
+With ``--tsig`` (``Lab(..., tsig=True)``) knot also accepts RFC 2136 dynamic updates of
+``example.test.`` signed with the TSIG key ``lab-update`` (hmac-sha256, a fixed lab secret, see
+``TSIG_*``); unsigned or wrongly signed updates get NOTAUTH.  Updates are written back to the
+zone file at once, so a later ``up`` finds the zone changed and restarts knot with the fresh
+zone: ``up`` always starts from the zone of the address plan.
 """
 
 from __future__ import annotations
@@ -49,6 +57,11 @@ HOSTS: dict[str, list[str]] = {
     DELEGATED_HOST: [DELEGATED_HOST_ADDRESS],
 }
 
+#: The lab's dynamic-update key (``up --tsig``). A fixed, public test secret: never use it elsewhere.
+TSIG_KEY_NAME = "lab-update"
+TSIG_ALGORITHM = "hmac-sha256"
+TSIG_SECRET = "bWF0cml4b3BzLWxhYi11cGRhdGUtdHNpZy1zZWNyZXQ="  # base64("matrixops-lab-update-tsig-secret")
+
 #: A certificate closer to expiry than this is reissued by ``up``.
 RENEW_BEFORE = dt.timedelta(days=30)
 
@@ -76,9 +89,17 @@ def zone_text(extra_records: list[str] | None = None, *, serial: int = 1) -> str
 class Lab:
     """The lab's parts, addressed from one state directory."""
 
-    def __init__(self, state_dir: Path, *, dns_address: str = DNS_ADDRESS, dns_port: int = DNS_PORT) -> None:
+    def __init__(
+        self, state_dir: Path, *, dns_address: str = DNS_ADDRESS, dns_port: int = DNS_PORT, tsig: bool = False
+    ) -> None:
         self.state_dir = Path(state_dir).resolve()
-        self.dns = knot.KnotServer(self.state_dir / "knot", dns_address, dns_port, {ZONE: zone_text()})
+        self.tsig = tsig
+        updates = (
+            {"tsig_keys": {TSIG_KEY_NAME: (TSIG_ALGORITHM, TSIG_SECRET)}, "updatable_zones": {ZONE: TSIG_KEY_NAME}}
+            if tsig
+            else {}
+        )
+        self.dns = knot.KnotServer(self.state_dir / "knot", dns_address, dns_port, {ZONE: zone_text()}, **updates)
 
     @property
     def ca_base(self) -> Path:
@@ -87,6 +108,38 @@ class Lab:
     @property
     def ca_path(self) -> Path:
         return self.state_dir / "ca.pem"
+
+    @property
+    def tsig_key_path(self) -> Path:
+        return self.state_dir / "tsig.key"
+
+    def write_tsig_key(self) -> None:
+        """``<state>/tsig.key`` (BIND key syntax, 0600) when updates are on; removed when they are off."""
+        path = self.tsig_key_path
+        if not self.tsig:
+            path.unlink(missing_ok=True)
+            return
+        text = f'key "{TSIG_KEY_NAME}" {{\n    algorithm {TSIG_ALGORITHM};\n    secret "{TSIG_SECRET}";\n}};\n'
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.chmod(path, 0o600)
+
+    def tsig_info(self) -> dict | None:
+        """The update key as data, or None when this lab's knot takes no updates."""
+        if not self.tsig:
+            try:  # ``status`` without --tsig: report what the running configuration says
+                if f"id: {TSIG_KEY_NAME}" not in self.dns.conf_path.read_text():
+                    return None
+            except OSError:
+                return None
+        return {
+            "name": TSIG_KEY_NAME,
+            "algorithm": TSIG_ALGORITHM,
+            "secret": TSIG_SECRET,
+            "path": str(self.tsig_key_path),
+            "zone": ZONE,
+        }
 
     def cert_base(self, name: str) -> Path:
         return self.state_dir / "certs" / name
@@ -130,6 +183,7 @@ class Lab:
     def up(self) -> dict:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         certs = self.ensure_pki()
+        self.write_tsig_key()
         pid = self.dns.running_pid()
         if pid is not None and self.dns_up_to_date():
             self.dns.wait_ready(timeout=10)
@@ -163,6 +217,7 @@ class Lab:
                 "zone": ZONE,
                 "pid": self.dns.running_pid(),
                 "log": str(self.dns.log_path),
+                "tsig": self.tsig_info(),
             },
             "hosts": HOSTS,
             "synapse": SYNAPSE_LISTEN,
@@ -178,6 +233,9 @@ def _print_info(info: dict, headline: str) -> None:
     dns = info["dns"]
     running = f"pid {dns['pid']}" if dns["pid"] else "not running"
     print(f"  DNS:         knot for {dns['zone']} on {dns['nameserver']} ({running}; log {dns['log']})")
+    if dns.get("tsig"):
+        tsig = dns["tsig"]
+        print(f"  updates:     TSIG key {tsig['name']} ({tsig['algorithm']}), key file {tsig['path']}")
     for name, addresses in info["hosts"].items():
         print(f"  host:        {name} -> {', '.join(addresses)}")
     print(f"  use:         nameservers=['{dns['nameserver']}'], ca_path='{info['ca_path']}'")
@@ -193,13 +251,19 @@ def main(argv: list[str] | None = None) -> int:
         metavar="IP@PORT",
         help=f"where knot listens (default {DNS_ADDRESS}@{DNS_PORT}, the address plan's; other values for tests)",
     )
+    parser.add_argument(
+        "--tsig",
+        action="store_true",
+        help=f"up: let knot accept dynamic updates of {ZONE} signed with the TSIG key {TSIG_KEY_NAME} "
+        "(written to <state>/tsig.key); status: report that key",
+    )
     parser.add_argument("--purge", action="store_true", help="down: also delete the state directory")
     parser.add_argument("--json", action="store_true", help="print the lab description as JSON")
     args = parser.parse_args(argv)
     dns_address, sep, dns_port = args.dns.rpartition("@")
     if not sep:
         dns_address, dns_port = args.dns, str(DNS_PORT)
-    lab = Lab(args.state_dir or default_state_dir(), dns_address=dns_address, dns_port=int(dns_port))
+    lab = Lab(args.state_dir or default_state_dir(), dns_address=dns_address, dns_port=int(dns_port), tsig=args.tsig)
     try:
         if args.action == "up":
             info = lab.up()
