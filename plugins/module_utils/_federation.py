@@ -234,9 +234,8 @@ def summarise(result: dict) -> str:
             f"SNI {resolution.get('sni') or 'none'}"
         )
         for target in resolution.get("targets") or []:
-            lines.append(
-                f"Target {target['host']}:{target['port']} -> {', '.join(target['addresses']) or 'no address'}"
-            )
+            host = f"[{target['host']}]" if ":" in target["host"] else target["host"]
+            lines.append(f"Target {host}:{target['port']} -> {', '.join(target['addresses']) or 'no address'}")
     for connection in result.get("connections") or []:
         host = f"[{connection['address']}]" if ":" in connection["address"] else connection["address"]
         head = f"  {host}:{connection['port']}  {'OK' if connection['ok'] else 'FAILED'}"
