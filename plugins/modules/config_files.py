@@ -91,6 +91,14 @@ options:
         back and runs it again for the old files.
     type: list
     elements: str
+  check:
+    description:
+      - Command (an argument list) run after a successful activation to confirm that the service
+        really uses the new files, for example a probe of the addresses it must listen on
+        (C(nginx -s reload) exits 0 even when the new configuration cannot bind a port). A non-zero
+        exit rolls back like a failed activation.
+    type: list
+    elements: str
   force_activate:
     description: Run O(validate) and O(activate) even when no file changed.
     type: bool
@@ -264,6 +272,7 @@ def main():
             },
             "validate": {"type": "list", "elements": "str"},
             "activate": {"type": "list", "elements": "str"},
+            "check": {"type": "list", "elements": "str"},
             "force_activate": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
@@ -326,15 +335,20 @@ def main():
         if not ok:
             transaction.rollback()
             module.fail_json(msg=f"{output}; the previous files were restored", **failed)
-    if module.params["activate"]:
-        ok, output = run_command(module, module.params["activate"], "activation")
+    steps = [("activate", "activation"), ("check", "post-activation check")]
+    for option, label in steps:
+        if not module.params[option]:
+            continue
+        ok, output = run_command(module, module.params[option], label)
         if not ok:
             transaction.rollback()
+            if not module.params["activate"]:
+                module.fail_json(msg=f"{output}; the previous files were restored", **failed)
             again, again_output = run_command(module, module.params["activate"], "re-activation")
             tail = (
                 "the previous files were restored and re-activated"
                 if again
-                else (f"the previous files were restored but re-activating them failed too: {again_output}")
+                else f"the previous files were restored but re-activating them failed too: {again_output}"
             )
             module.fail_json(msg=f"{output}; {tail}", **failed)
     module.exit_json(**result)
