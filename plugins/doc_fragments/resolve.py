@@ -22,8 +22,8 @@ options:
       - Seconds allowed for each network step, that is one DNS query, one TCP connect with its TLS
         handshake, or one whole HTTP response (status, headers and body).
       - The well-known step as a whole (redirects included) takes at most 3 times O(timeout), and
-        one server name at most 6 times O(timeout) plus one more O(timeout) per round of SRV
-        target address lookups.
+        one server name at most 6 times O(timeout) plus one more O(timeout) for the address
+        lookups of its SRV targets (looked up in parallel, as one round).
     type: float
     default: 10
   ca_path:

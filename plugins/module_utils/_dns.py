@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 try:
     import dns.exception
+    import dns.flags
     import dns.message
     import dns.name
     import dns.query
@@ -163,9 +164,16 @@ class DnsPythonPort:
         self._pool.shutdown(wait=False)
 
     # -- one query ---------------------------------------------------------------------------
-    def _exchange(self, qname: dns.name.Name, rdtype: int, label: str) -> dns.message.Message:
-        """Send one query to the nameservers in order; return the first NOERROR/NXDOMAIN answer."""
-        deadline = time.monotonic() + self.timeout
+    def _deadline(self, deadline: float | None) -> float:
+        """One query (a CNAME chain and a TCP retry included) gets ``timeout`` at most."""
+        own = time.monotonic() + self.timeout
+        return own if deadline is None else min(own, deadline)
+
+    def _exchange(self, qname: dns.name.Name, rdtype: int, label: str, deadline: float) -> dns.message.Message:
+        """Send one query to the nameservers in order; return the first NOERROR/NXDOMAIN answer.
+
+        UDP first, TCP when the answer is truncated, all within ``deadline``.
+        """
         request = dns.message.make_query(qname, rdtype)
         failures = []
         servers = list(self.nameservers)
@@ -174,10 +182,13 @@ class DnsPythonPort:
             if remaining <= 0:
                 break
             attempt = remaining / (len(servers) - index)
+            attempt_end = time.monotonic() + attempt
             try:
-                response, _used_tcp = dns.query.udp_with_fallback(
-                    request, server.address, timeout=attempt, port=server.port
-                )
+                response = dns.query.udp(request, server.address, timeout=attempt, port=server.port)
+                if response.flags & dns.flags.TC:
+                    response = dns.query.tcp(
+                        request, server.address, timeout=max(attempt_end - time.monotonic(), 0.001), port=server.port
+                    )
             except dns.exception.Timeout:
                 failures.append(f"{server} timed out after {attempt:.1f}s")
                 continue
@@ -189,11 +200,11 @@ class DnsPythonPort:
                 return response
             failures.append(f"{server} answered {dns.rcode.to_text(rcode)}")
         if not failures:
-            failures.append(f"no answer within {self.timeout}s")
+            failures.append(f"no answer in time (timeout {self.timeout:g}s)")
         raise DnsError(label, "; ".join(failures))
 
-    def _lookup(self, name: str, rdtype: int) -> tuple[str, list, list[str]]:
-        """Query ``name``, following CNAMEs. Returns (status, rdata list, CNAME names followed)."""
+    def _lookup(self, name: str, rdtype: int, deadline: float) -> tuple[str, list, list[str]]:
+        """Query ``name``, following CNAMEs, by ``deadline``. Returns (status, rdatas, CNAMEs followed)."""
         type_text = dns.rdatatype.to_text(rdtype)
         try:
             qname = dns.name.from_text(name)
@@ -203,7 +214,7 @@ class DnsPythonPort:
         seen = {qname}
         for _hop in range(MAX_CNAME_HOPS):
             label = f"{qname.to_text(omit_final_dot=True)} {type_text}"
-            response = self._exchange(qname, rdtype, label)
+            response = self._exchange(qname, rdtype, label, deadline)
             try:
                 chain = response.resolve_chaining()
             except dns.exception.DNSException as exc:
@@ -222,8 +233,8 @@ class DnsPythonPort:
         raise DnsError(f"{name} {type_text}", f"more than {MAX_CNAME_HOPS} CNAMEs in a chain")
 
     # -- the port ----------------------------------------------------------------------------
-    def srv(self, name: str) -> SrvAnswer:
-        status, rdatas, _cnames = self._lookup(name, dns.rdatatype.SRV)
+    def srv(self, name: str, *, deadline: float | None = None) -> SrvAnswer:
+        status, rdatas, _cnames = self._lookup(name, dns.rdatatype.SRV, self._deadline(deadline))
         records = [
             SrvRecord(
                 priority=rdata.priority,
@@ -235,10 +246,11 @@ class DnsPythonPort:
         ]
         return SrvAnswer(name=name, records=records, status=status)
 
-    def addresses(self, name: str) -> AddressAnswer:
+    def addresses(self, name: str, *, deadline: float | None = None) -> AddressAnswer:
         """AAAA and A, asked together. One family failing is a warning; both failing an error."""
+        deadline = self._deadline(deadline)
         futures = {
-            family: self._pool.submit(self._lookup, name, rdtype)
+            family: self._pool.submit(self._lookup, name, rdtype, deadline)
             for family, rdtype in (("AAAA", dns.rdatatype.AAAA), ("A", dns.rdatatype.A))
         }
         addresses: list[str] = []

@@ -166,10 +166,13 @@ class HttpsConnection:
         if deadline is not None:
             end = min(end, deadline)
         host_header = host_header or _host_header(self.server_hostname, self.port)
-        request = (
-            f"{method} {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: {USER_AGENT}\r\n"
-            "Accept: application/json\r\nConnection: keep-alive\r\n\r\n"
-        ).encode("ascii")
+        try:
+            request = (
+                f"{method} {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: {USER_AGENT}\r\n"
+                "Accept: application/json\r\nConnection: keep-alive\r\n\r\n"
+            ).encode("ascii")
+        except UnicodeEncodeError as exc:
+            raise HttpsError(f"{self.endpoint}: the request path or Host header is not ASCII: {path!r}") from exc
         try:
             self._send(request, end)
             response, reusable = self._read_response(end, body_limit, method)

@@ -17,17 +17,18 @@ with fakes and shared by the ``resolve`` lookup and the ``federation_check`` mod
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import ipaddress
 import json
 import random
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import timezone
 from typing import Any, Callable, Protocol
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from ._dns import AddressAnswer, DnsError, SrvAnswer, SrvRecord
 from ._https import HttpResponse, HttpsError
@@ -58,6 +59,8 @@ CACHE_FAILURE = 3600
 CACHE_MIN = 300
 CACHE_MAX = 172800
 PARSE_STEP = "parsing the server name"
+MAX_PARALLEL_LOOKUPS = 32
+_URL_SAFE = "/%:@!$&'()*+,;=-._~"
 SRV_SERVICES = (("_matrix-fed._tcp", False), ("_matrix._tcp", True))
 
 METHODS = (
@@ -275,6 +278,7 @@ class _Resolver:
         rng: random.Random,
         allow_private_addresses: bool,
         well_known_budget: float | None,
+        step_timeout: float | None,
         now: Callable[[], float],
     ) -> None:
         self.name = name
@@ -284,6 +288,7 @@ class _Resolver:
         self.rng = rng
         self.allow_private_addresses = allow_private_addresses
         self.well_known_budget = well_known_budget
+        self.step_timeout = step_timeout
         self.now = now
         self.result = Resolution(server_name=name)
         self.address_errors: dict[str, str] = {}
@@ -296,8 +301,29 @@ class _Resolver:
             self.result.warnings.append(message)
 
     # -- DNS through the memo ----------------------------------------------------------------------
-    def _addresses(self, host: str) -> AddressAnswer:
-        return self.memo.get(("addresses", host), lambda: self.dns.addresses(host))
+    def _addresses(self, host: str, deadline: float | None = None) -> AddressAnswer:
+        if deadline is None:
+            return self.memo.get(("addresses", host), lambda: self.dns.addresses(host))
+        return self.memo.get(("addresses", host), lambda: self.dns.addresses(host, deadline=deadline))
+
+    def prefetch_addresses(self, hosts: list[str]) -> None:
+        """Look up the addresses of several hosts in parallel (results land in the memo).
+
+        With ``step_timeout``, the whole round ends within one timeout however many hosts an
+        SRV answer names.
+        """
+        hosts = list(dict.fromkeys(hosts))
+        if len(hosts) < 2:
+            return
+        deadline = None if self.step_timeout is None else time.monotonic() + self.step_timeout
+
+        def one(host: str) -> None:
+            # A failure is remembered by the memo and reported when the target is built.
+            with contextlib.suppress(DnsError):
+                self._addresses(host, deadline)
+
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_LOOKUPS, len(hosts))) as pool:
+            list(pool.map(one, hosts))
 
     def _srv(self, name: str) -> SrvAnswer:
         return self.memo.get(("srv", name), lambda: self.dns.srv(name))
@@ -368,10 +394,9 @@ class _Resolver:
                 self.warn(f"{qname}: ignoring SRV records with target '.' next to usable records")
             if legacy:
                 self.warn(f"{qname} is the deprecated SRV service name; publish _matrix-fed._tcp.{name} instead")
-            targets = [
-                self.target(record.target, record.port, srv_target=True)
-                for record in order_srv_records(usable, self.rng)
-            ]
+            ordered = order_srv_records(usable, self.rng)
+            self.prefetch_addresses([record.target for record in ordered])
+            targets = [self.target(record.target, record.port, srv_target=True) for record in ordered]
             return targets, legacy
         return None
 
@@ -597,9 +622,11 @@ def _get_url(
         host, kind, _warnings = parse_host(raw_host, allow_unicode=False)
     except ServerNameError as exc:
         raise FetchFailure(f"invalid host in {url}: {exc}") from exc
+    if deadline is not None and time.monotonic() >= deadline:
+        raise FetchFailure(f"{url}: the well-known step ran out of time before this request")
     if kind == "dns":
         try:
-            answer = dns_addresses(host)
+            answer = dns_addresses(host) if deadline is None else dns_addresses(host, deadline=deadline)
         except DnsError as exc:
             raise FetchFailure(f"cannot look up {host}: {exc}") from exc
         addresses = list(answer.addresses)
@@ -607,9 +634,10 @@ def _get_url(
             raise FetchFailure(f"{host} has no AAAA or A records")
     else:
         addresses = [host]
-    path = parts.path or "/"
+    # A Location header may carry raw non-ASCII bytes: send them percent-encoded.
+    path = quote(parts.path or "/", safe=_URL_SAFE)
     if parts.query:
-        path = f"{path}?{parts.query}"
+        path = f"{path}?{quote(parts.query, safe=_URL_SAFE)}"
     try:
         return https.get(host, port, path, addresses=addresses, body_limit=body_limit, deadline=deadline)
     except HttpsError as exc:
@@ -658,12 +686,14 @@ def resolve_server_name(
     memo: Memo | None = None,
     allow_private_addresses: bool = False,
     well_known_budget: float | None = None,
+    step_timeout: float | None = None,
     rng: random.Random | None = None,
     now: Callable[[], float] = time.time,
 ) -> Resolution:
     """Resolve one server name. Raises ResolutionError; never any other exception for bad peers.
 
-    ``well_known_budget`` bounds step 3 as a whole (redirects included), in seconds.
+    ``well_known_budget`` bounds step 3 as a whole (redirects included), in seconds;
+    ``step_timeout`` (the per-step timeout) bounds a round of parallel SRV target lookups.
     """
     resolver = _Resolver(
         name if isinstance(name, str) else repr(name),
@@ -673,6 +703,7 @@ def resolve_server_name(
         rng=rng or random.Random(),
         allow_private_addresses=allow_private_addresses,
         well_known_budget=well_known_budget,
+        step_timeout=step_timeout,
         now=now,
     )
     if not isinstance(name, str):

@@ -167,6 +167,11 @@ def parse_server_name(value: object, *, allow_unicode: bool = True) -> tuple[Ser
         if rest and not rest.startswith(":"):
             raise ServerNameError(f"'{original}': only ':port' may follow an IPv6 literal, got '{rest}'")
         port_text = rest[1:] if rest else None
+    elif "/" in value:
+        raise ServerNameError(
+            f"'{original}': contains '/', but a server name is a host name with an optional port, "
+            "without a scheme or a path (like 'matrix.example.com:443')"
+        )
     elif value.count(":") > 1:
         raise ServerNameError(f"'{original}': an IPv6 address must be written in brackets, like '[{value}]'")
     elif ":" in value:

@@ -110,7 +110,8 @@ class FakeLookupPort(DnsPythonPort):
         super().__init__([Nameserver("127.0.0.1", 53)], 1.0, workers=2)
         self.answers = answers  # (name, "A"/"AAAA") -> (status, [addresses], [cnames]) or DnsError
 
-    def _lookup(self, name, rdtype):
+    def _lookup(self, name, rdtype, deadline):
+        assert deadline > 0
         answer = self.answers[(name, dns.rdatatype.to_text(rdtype))]
         if isinstance(answer, Exception):
             raise answer

@@ -79,14 +79,14 @@ class FakeDns:
         if (kind, name) in self.errors:
             raise self.errors[(kind, name)]
 
-    def srv(self, name: str) -> SrvAnswer:
+    def srv(self, name: str, deadline: float | None = None) -> SrvAnswer:
         self._record("srv", name)
         if name not in self.srv_answers:
             return SrvAnswer(name=name, records=[], status="NXDOMAIN")
         records = list(self.srv_answers[name])
         return SrvAnswer(name=name, records=records, status="NOERROR" if records else "NODATA")
 
-    def addresses(self, name: str) -> AddressAnswer:
+    def addresses(self, name: str, deadline: float | None = None) -> AddressAnswer:
         self._record("addresses", name)
         return AddressAnswer(
             name=name,

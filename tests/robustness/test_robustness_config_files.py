@@ -1,0 +1,176 @@
+# Copyright (c) 2026, matrixops.delegation contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``config_files`` (the transaction every role uses): a failed validation or activation rolls
+everything back and the site keeps answering with the old content.
+
+A web server (Python, on ``<net>.40``) serves a webroot; each case runs the module through a real
+``ansible-playbook`` to change a served file, a file in a new directory and a "configuration"
+file, with a validation or an activation that fails. Afterwards the old content is requested
+from the site, and the files are compared byte for byte and mode for mode.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import subprocess
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import rb_world as w
+from it_playbook import ansible_playbook, environment
+
+OLD = {"m.server": "old.example.test:443"}
+NEW = {"m.server": "new.example.test:443"}
+SERVED = ".well-known/matrix/server"
+
+
+class Site:
+    def __init__(self, root: Path) -> None:
+        handler = functools.partial(_QuietHandler, directory=str(root))
+        self.server = http.server.ThreadingHTTPServer((f"{w.NET}.40", 0), handler)
+        self.url = f"http://{w.NET}.40:{self.server.server_address[1]}/"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=5) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, b""
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+CASES = {
+    "validation-fails": {"validate": ["sh", "-c", "echo 'config: unknown directive' >&2; exit 1"]},
+    "activation-fails": {
+        "validate": ["true"],
+        # like a reload that fails on the new configuration and works on the old one
+        "activate": [
+            "sh",
+            "-c",
+            "echo activated >> {counter}; grep -q old {conf} || {{ echo 'reload failed' >&2; exit 3; }}",
+        ],
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def transaction(tmp_path_factory):
+    base = tmp_path_factory.mktemp("config-files")
+    root = base / "webroot"
+    (root / ".well-known" / "matrix").mkdir(parents=True)
+    (root / SERVED).write_text(json.dumps(OLD))
+    (root / SERVED).chmod(0o644)
+    conf = base / "site.conf"
+    conf.write_text("old configuration\n")
+    conf.chmod(0o640)
+    counter = base / "activations"
+    before = snapshot(root, conf)
+    site = Site(root)
+    tasks = []
+    for case, commands in CASES.items():
+        args = {
+            "files": [
+                {"path": str(root / SERVED), "content": json.dumps(NEW)},
+                {"path": str(root / "new-dir" / "client"), "content": "{}"},
+                {"path": str(conf), "content": "new configuration\n", "mode": "0600"},
+            ],
+            **{key: [part.format(counter=counter, conf=conf) for part in value] for key, value in commands.items()},
+        }
+        tasks.append(
+            {
+                "name": case,
+                "matrixops.delegation.config_files": args,
+                "register": f"r_{case.replace('-', '_')}",
+                "ignore_errors": True,
+            }
+        )
+    out = base / "results.json"
+    tasks.append(
+        {
+            "name": "Write the results",
+            "ansible.builtin.copy": {
+                "dest": str(out),
+                "content": "{{ results | to_json }}",
+                "mode": "0644",
+            },
+            "vars": {"results": {case: f"{{{{ r_{case.replace('-', '_')} }}}}" for case in CASES}},
+        }
+    )
+    playbook = base / "playbook.yml"
+    playbook.write_text(
+        json.dumps([{"name": "Transactions", "hosts": "localhost", "gather_facts": False, "tasks": tasks}])
+    )
+    try:
+        proc = subprocess.run(
+            [ansible_playbook(), "-i", "localhost,", "-c", "local", str(playbook)],
+            cwd=base,
+            env=environment(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert out.exists(), proc.stdout + proc.stderr
+        yield {
+            "results": json.loads(out.read_text()),
+            "before": before,
+            "after": snapshot(root, conf),
+            "served": site.get(SERVED),
+            "activations": counter.read_text().splitlines() if counter.exists() else [],
+            "output": proc.stdout + proc.stderr,
+        }
+    finally:
+        site.close()
+
+
+def snapshot(root: Path, conf: Path) -> dict:
+    files = sorted(path for path in [*root.rglob("*"), conf] if path.exists())
+    return {
+        str(path): (path.is_dir(), oct(path.stat().st_mode), None if path.is_dir() else path.read_bytes())
+        for path in files
+    }
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_failed_change_fails_the_task_saying_what_failed_and_that_it_was_rolled_back(transaction, case):
+    result = transaction["results"][case]
+    assert result["failed"] is True and result["rolled_back"] is True and result["changed"] is False
+    expected = {
+        "validation-fails": ("config: unknown directive", "the previous files were restored"),
+        "activation-fails": ("reload failed", "the previous files were restored and re-activated"),
+    }[case]
+    assert all(part in result["msg"] for part in expected), result["msg"]
+
+
+def test_every_file_is_as_it_was_content_mode_and_new_directories(transaction):
+    assert transaction["after"] == transaction["before"]
+
+
+def test_the_site_still_answers_with_the_old_content_after_the_failed_runs(transaction):
+    status, body = transaction["served"]
+    assert status == 200
+    assert json.loads(body) == OLD
+
+
+def test_a_failed_activation_activates_the_old_files_again(transaction):
+    assert transaction["activations"] == ["activated", "activated"]  # the new files, then the old ones
+
+
+def test_no_traceback_reaches_the_user(transaction):
+    assert "Traceback" not in transaction["output"]
