@@ -116,14 +116,13 @@ class Resolver:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def addresses(self, host: str) -> AddressAnswer:
+    def addresses(self, host: str, deadline: float | None = None) -> AddressAnswer:
         """AAAA and A of ``host``, looked up once per run (shared with the resolution core)."""
-        return self.memo.get(("addresses", host), lambda: self.dns.addresses(host))
+        return self.memo.get(("addresses", host), lambda: self.dns.addresses(host, deadline=deadline))
 
     def resolve(self, name: object) -> Resolution:
-        key = ("server_name", name if isinstance(name, str) else repr(name))
         return self.memo.get(
-            key,
+            _memo_key(name),
             lambda: resolve_server_name(
                 name,
                 dns=self.dns,
@@ -131,6 +130,7 @@ class Resolver:
                 memo=self.memo,
                 allow_private_addresses=self.options.allow_private_addresses,
                 well_known_budget=WELL_KNOWN_BUDGET_FACTOR * self.options.timeout,
+                step_timeout=self.options.timeout,
             ),
         )
 
@@ -143,9 +143,24 @@ class Resolver:
             except ResolutionError as exc:
                 return exc
 
-        if len(names) <= 1 or self.options.concurrency == 1:
-            return [one(name) for name in names]
-        with ThreadPoolExecutor(
-            max_workers=min(self.options.concurrency, len(names)), thread_name_prefix="matrixops-resolve"
-        ) as pool:
-            return list(pool.map(one, names))
+        # Each distinct name is scheduled once: a repeated name would otherwise hold a worker
+        # while it waits for the first resolution of that name (the memo makes it wait, not
+        # resolve again), and a list with repeats would resolve fewer names at a time.
+        first: dict = {}
+        for name in names:
+            first.setdefault(_memo_key(name), name)
+        distinct = list(first.values())
+        if len(distinct) <= 1 or self.options.concurrency == 1:
+            outcomes = [one(name) for name in distinct]
+        else:
+            with ThreadPoolExecutor(
+                max_workers=min(self.options.concurrency, len(distinct)), thread_name_prefix="matrixops-resolve"
+            ) as pool:
+                outcomes = list(pool.map(one, distinct))
+        by_key = {_memo_key(name): outcome for name, outcome in zip(distinct, outcomes)}
+        return [by_key[_memo_key(name)] for name in names]
+
+
+def _memo_key(name: object) -> tuple[str, str]:
+    """The memo key of a term: the name as given (a non-string by its repr)."""
+    return ("server_name", name if isinstance(name, str) else repr(name))
