@@ -169,7 +169,7 @@ def _int_field(target: dict, key: str, default: int, low: int, high: int, where:
         return default
     if isinstance(value, bool) or not isinstance(value, int):
         text = str(value).strip()
-        if not text.isdigit():
+        if not (text.isascii() and text.isdigit()):
             raise SrvConfigError(f"{where}: {key} must be a whole number from {low} to {high}, got {value!r}")
         value = int(text)
     if not low <= value <= high:
@@ -253,11 +253,11 @@ def plan_records(
         if unknown:
             raise SrvConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; expected host, port, priority, weight")
         target_host = _target_host(target.get("host"), where, warnings)
-        low_port = 0 if target_host == "." else 1
+        disabled = target_host == "."  # "no service": conventionally SRV 0 0 0 .
         record = Record(
-            priority=_int_field(target, "priority", DEFAULT_PRIORITY, 0, 65535, where),
-            weight=_int_field(target, "weight", DEFAULT_WEIGHT, 0, 65535, where),
-            port=_int_field(target, "port", DEFAULT_PORT, low_port, 65535, where),
+            priority=_int_field(target, "priority", 0 if disabled else DEFAULT_PRIORITY, 0, 65535, where),
+            weight=_int_field(target, "weight", 0 if disabled else DEFAULT_WEIGHT, 0, 65535, where),
+            port=_int_field(target, "port", 0 if disabled else DEFAULT_PORT, 0 if disabled else 1, 65535, where),
             target=target_host,
         )
         if record.key() in seen:

@@ -51,17 +51,20 @@ options:
         type: str
         required: true
       port:
-        description: The TCP port of the federation listener on O(targets[].host) (V(0) only with host V(.)).
+        description:
+          - The TCP port of the federation listener on O(targets[].host), 1 to 65535.
+          - Default V(8448) (V(0) for host V(.)).
         type: int
-        default: 8448
       priority:
-        description: Lower values are tried first (0 to 65535).
+        description:
+          - Lower values are tried first, 0 to 65535.
+          - Default V(10) (V(0) for host V(.)).
         type: int
-        default: 10
       weight:
-        description: Relative weight among targets of the same priority (0 to 65535).
+        description:
+          - Relative weight among targets of the same priority, 0 to 65535.
+          - Default V(5) (V(0) for host V(.)).
         type: int
-        default: 5
   ttl:
     description: TTL of the records, in seconds. A record set whose TTL differs is replaced.
     type: int
@@ -153,13 +156,15 @@ notes:
   - The server must allow the key to change SRV records at both names (C(_matrix-fed._tcp) and
     C(_matrix._tcp)), because removing legacy records is part of the update too.
 seealso:
-  - role: matrixops.delegation.srv_records
+  - name: The matrixops.delegation.srv_records role
     description: Publishes the records by this module or as a zone-file snippet, with an optional federation check.
+    link: https://github.com/matrixops/delegation/blob/main/roles/srv_records/README.md
   - module: matrixops.delegation.federation_check
   - name: Matrix server-server API, resolving server names
     description: Steps 4 and 5 read these SRV records.
     link: https://spec.matrix.org/latest/server-server-api/#resolving-server-names
   - name: RFC 2136, Dynamic Updates in the Domain Name System
+    description: The update message, its prerequisites and response codes.
     link: https://www.rfc-editor.org/rfc/rfc2136
 """
 
@@ -295,11 +300,12 @@ if HAS_DNSPYTHON:
         Resolver,
     )
 
+# No defaults here: the core applies them (8448, 10, 5 - or 0, 0, 0 for the target ".").
 TARGET_SPEC = {
     "host": {"type": "str", "required": True},
-    "port": {"type": "int", "default": 8448},
-    "priority": {"type": "int", "default": 10},
-    "weight": {"type": "int", "default": 5},
+    "port": {"type": "int"},
+    "priority": {"type": "int"},
+    "weight": {"type": "int"},
 }
 
 

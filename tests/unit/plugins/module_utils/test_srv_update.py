@@ -12,7 +12,6 @@ molecule scenario.
 from __future__ import annotations
 
 import base64
-import contextlib
 import socket
 import struct
 import threading
@@ -162,6 +161,7 @@ def test_an_invalid_target_host_is_refused_naming_the_target(host, message):
         ("priority", 65536, "priority must be from 0 to 65535"),
         ("weight", 65536, "weight must be from 0 to 65535"),
         ("weight", "heavy", "weight must be a whole number"),
+        ("weight", "\u00b2", "weight must be a whole number"),
         ("port", True, "port must be a whole number"),
         ("port", 8448.5, "port must be a whole number"),
     ],
@@ -169,6 +169,12 @@ def test_an_invalid_target_host_is_refused_naming_the_target(host, message):
 def test_ports_priorities_and_weights_are_range_checked(key, value, message):
     with pytest.raises(SrvConfigError, match=message):
         plan([{"host": "matrix.example.com", key: value}])
+
+
+def test_a_number_written_as_text_is_a_number():
+    assert plan([{"host": "matrix.example.com", "port": "443", "weight": " 7 "}]).targets == [
+        Record(10, 7, 443, "matrix.example.com")
+    ]
 
 
 @pytest.mark.parametrize(("key", "value"), [("port", 1), ("port", 65535), ("priority", 0), ("weight", 65535)])
@@ -195,6 +201,10 @@ def test_a_sole_dot_target_disables_federation_with_a_warning():
     assert result.targets == [Record(0, 0, 0, ".")]
     assert any("DISABLES federation for example.com" in warning for warning in result.warnings)
     assert render_zonefile(result) == "_matrix-fed._tcp.example.com. 3600 IN SRV 0 0 0 .\n"
+
+
+def test_a_dot_target_defaults_to_srv_0_0_0():
+    assert plan([{"host": "."}]).targets == [Record(0, 0, 0, ".")]
 
 
 def test_a_dot_target_next_to_real_targets_is_refused():
@@ -234,7 +244,8 @@ def test_state_absent_renders_nothing():
 
 
 labels = st.from_regex(r"\A[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?\Z")
-hosts = st.lists(labels, min_size=1, max_size=4).map(".".join)
+# Host names under .test: a name of digits and dots only would be an IPv4 literal, not a host name.
+hosts = st.lists(labels, min_size=1, max_size=3).map(lambda parts: ".".join([*parts, "test"]))
 targets = st.lists(
     st.fixed_dictionaries(
         {
@@ -539,13 +550,20 @@ class FakeDnsServer:
         self.sock.close()
 
 
-@contextlib.contextmanager
-def dns_server(handler, *, secret=None):
-    keyring = {dns.name.from_text("update-key."): dns.tsig.Key("update-key.", secret)} if secret else None
-    server = FakeDnsServer(handler, keyring=keyring)
-    try:
-        yield server
-    finally:
+@pytest.fixture
+def dns_server():
+    """``dns_server(handler, secret=...)`` starts a FakeDnsServer (verifying TSIG with ``secret``,
+    if given); every server is closed after the test."""
+    servers = []
+
+    def start(handler, *, secret=None):
+        keyring = {dns.name.from_text("update-key."): dns.tsig.Key("update-key.", secret)} if secret else None
+        server = FakeDnsServer(handler, keyring=keyring)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
         server.close()
 
 
@@ -572,44 +590,41 @@ SOA = dns.rrset.from_text(
 )
 
 
-def test_the_zone_is_found_from_the_soa_of_the_authoritative_answer():
-    with dns_server(lambda r: authoritative(r, dns.rcode.NXDOMAIN, authority=[SOA]), secret=SECRET) as server:
-        assert port_for(server).find_zone(FED) == "example.com"
+def test_the_zone_is_found_from_the_soa_of_the_authoritative_answer(dns_server):
+    server = dns_server(lambda r: authoritative(r, dns.rcode.NXDOMAIN, authority=[SOA]), secret=SECRET)
+    assert port_for(server).find_zone(FED) == "example.com"
     assert server.requests[0].had_tsig  # queries are signed too: a wrong secret shows in check mode
 
 
-def test_reading_returns_the_srv_records_at_the_name():
+def test_reading_returns_the_srv_records_at_the_name(dns_server):
     def handler(request):
         return authoritative(request, answer=[srv_rrset(FED, "10 5 8448 matrix.example.com.", ttl=60)])
 
-    with dns_server(handler, secret=SECRET) as server:
-        assert port_for(server).read(FED, "example.com") == RecordSet(FED, 60, (MATRIX,))
+    server = dns_server(handler, secret=SECRET)
+    assert port_for(server).read(FED, "example.com") == RecordSet(FED, 60, (MATRIX,))
 
 
-def test_an_nxdomain_name_has_no_records():
-    with dns_server(lambda r: authoritative(r, dns.rcode.NXDOMAIN, authority=[SOA]), secret=SECRET) as server:
-        assert port_for(server).read(FED, "example.com") == RecordSet(FED, None, ())
+def test_an_nxdomain_name_has_no_records(dns_server):
+    server = dns_server(lambda r: authoritative(r, dns.rcode.NXDOMAIN, authority=[SOA]), secret=SECRET)
+    assert port_for(server).read(FED, "example.com") == RecordSet(FED, None, ())
 
 
-def test_a_non_authoritative_answer_is_refused():
-    with (
-        dns_server(lambda r: dns.message.make_response(r), secret=SECRET) as server,
-        pytest.raises(SrvUpdateError, match=r"not authoritative \(no AA flag\): dns_server must be the primary"),
-    ):
+def test_a_non_authoritative_answer_is_refused(dns_server):
+    server = dns_server(dns.message.make_response, secret=SECRET)
+    with pytest.raises(SrvUpdateError, match=r"not authoritative \(no AA flag\): dns_server must be the primary"):
         port_for(server).read(FED, "example.com")
 
 
-def test_a_cname_at_the_srv_name_is_an_error():
+def test_a_cname_at_the_srv_name_is_an_error(dns_server):
     cname = dns.rrset.from_text(FED + ".", 60, "IN", "CNAME", "elsewhere.example.net.")
-    with (
-        dns_server(lambda r: authoritative(r, answer=[cname]), secret=SECRET) as server,
-        pytest.raises(SrvUpdateError, match="is a CNAME; SRV records cannot be added beside it"),
-    ):
+    server = dns_server(lambda r: authoritative(r, answer=[cname]), secret=SECRET)
+    with pytest.raises(SrvUpdateError, match="is a CNAME; SRV records cannot be added beside it"):
         port_for(server).read(FED, "example.com")
 
 
-def test_a_query_refused_says_the_server_does_not_serve_the_zone():
-    with dns_server(lambda r: _rcode(r, dns.rcode.REFUSED)) as server, pytest.raises(SrvUpdateError) as info:
+def test_a_query_refused_says_the_server_does_not_serve_the_zone(dns_server):
+    server = dns_server(lambda r: _rcode(r, dns.rcode.REFUSED))
+    with pytest.raises(SrvUpdateError) as info:
         port_for(server, secret=None).find_zone(FED)
     assert str(info.value).startswith(f"DNS server 127.0.0.1:{server.port}: query {FED} SOA: REFUSED")
     assert info.value.rcode == "REFUSED"
@@ -624,16 +639,16 @@ def _rcode(request, rcode):
 CHANGE = [(RecordSet.make(FED, None, []), RecordSet.make(FED, 3600, [MATRIX]))]
 
 
-def test_the_update_carries_the_read_records_as_prerequisites_and_replaces_the_set():
+def test_the_update_carries_the_read_records_as_prerequisites_and_replaces_the_set(dns_server):
     old = Record(20, 0, 443, "old.example.com")
-    with dns_server(lambda r: authoritative(r), secret=SECRET) as server:
-        port_for(server).update(
-            "example.com",
-            [
-                (RecordSet.make(FED, 60, [old]), RecordSet.make(FED, 3600, [MATRIX])),
-                (RecordSet.make(LEGACY, None, []), RecordSet.make(LEGACY, None, [])),
-            ],
-        )
+    server = dns_server(authoritative, secret=SECRET)
+    port_for(server).update(
+        "example.com",
+        [
+            (RecordSet.make(FED, 60, [old]), RecordSet.make(FED, 3600, [MATRIX])),
+            (RecordSet.make(LEGACY, None, []), RecordSet.make(LEGACY, None, [])),
+        ],
+    )
     (request,) = server.requests
     assert request.had_tsig
     text = request.to_text()
@@ -656,8 +671,9 @@ def test_the_update_carries_the_read_records_as_prerequisites_and_replaces_the_s
         (dns.rcode.NXRRSET, "prerequisite failed (NXRRSET)"),
     ],
 )
-def test_a_failed_update_names_the_server_and_the_response_code_and_changes_nothing(rcode, message):
-    with dns_server(lambda r: authoritative(r, rcode), secret=SECRET) as server, pytest.raises(SrvUpdateError) as info:
+def test_a_failed_update_names_the_server_and_the_response_code_and_changes_nothing(rcode, message, dns_server):
+    server = dns_server(lambda r: authoritative(r, rcode), secret=SECRET)
+    with pytest.raises(SrvUpdateError) as info:
         port_for(server).update("example.com", CHANGE)
     text = str(info.value)
     assert text.startswith(f"DNS server 127.0.0.1:{server.port}: update of zone example.com: ")
@@ -666,7 +682,7 @@ def test_a_failed_update_names_the_server_and_the_response_code_and_changes_noth
     assert info.value.rcode == dns.rcode.to_text(rcode)
 
 
-def test_a_wrong_tsig_secret_is_notauth_badsig():
+def test_a_wrong_tsig_secret_is_notauth_badsig(dns_server):
     def handler(request):
         # The server cannot verify the request, and answers NOTAUTH with TSIG error BADSIG, unsigned.
         response = dns.message.make_response(request)
@@ -674,12 +690,9 @@ def test_a_wrong_tsig_secret_is_notauth_badsig():
         response.use_tsig(dns.tsig.Key("update-key.", SECRET), tsig_error=dns.rcode.BADSIG, original_id=request.id)
         return response
 
-    server = FakeDnsServer(handler)  # does not verify what it receives
-    try:
-        with pytest.raises(SrvUpdateError) as info:
-            port_for(server, secret=OTHER_SECRET).update("example.com", CHANGE)
-    finally:
-        server.close()
+    server = dns_server(handler)  # does not verify what it receives
+    with pytest.raises(SrvUpdateError) as info:
+        port_for(server, secret=OTHER_SECRET).update("example.com", CHANGE)
     assert "NOTAUTH (TSIG error BADSIG)" in str(info.value)
     assert "tsig_secret (or tsig_algorithm) is wrong" in str(info.value)
     assert "nothing was changed" in str(info.value)
@@ -687,42 +700,35 @@ def test_a_wrong_tsig_secret_is_notauth_badsig():
     assert OTHER_SECRET not in str(info.value)
 
 
-def test_an_unsigned_update_to_a_server_that_wants_a_key_suggests_tsig():
-    with (
-        dns_server(lambda r: _rcode(r, dns.rcode.NOTAUTH)) as server,
-        pytest.raises(SrvUpdateError, match=r"NOTAUTH: .*requires a signed update \(set tsig_key_name"),
-    ):
+def test_an_unsigned_update_to_a_server_that_wants_a_key_suggests_tsig(dns_server):
+    server = dns_server(lambda r: _rcode(r, dns.rcode.NOTAUTH))
+    with pytest.raises(SrvUpdateError, match=r"NOTAUTH: .*requires a signed update \(set tsig_key_name"):
         port_for(server, secret=None).update("example.com", CHANGE)
 
 
-def test_an_unsigned_error_answer_to_a_signed_request_still_reports_the_rcode():
-    server = FakeDnsServer(lambda r: _rcode(r, dns.rcode.NOTAUTH))  # answers without TSIG
-    try:
-        with pytest.raises(SrvUpdateError) as info:
-            port_for(server).update("example.com", CHANGE)
-    finally:
-        server.close()
+def test_an_unsigned_error_answer_to_a_signed_request_still_reports_the_rcode(dns_server):
+    server = dns_server(lambda r: _rcode(r, dns.rcode.NOTAUTH))  # answers without TSIG
+    with pytest.raises(SrvUpdateError) as info:
+        port_for(server).update("example.com", CHANGE)
     assert info.value.rcode == "NOTAUTH"
     assert "does not accept this key" in str(info.value)
 
 
-def test_a_success_answer_signed_with_another_key_is_not_trusted():
+def test_a_success_answer_signed_with_another_key_is_not_trusted(dns_server):
     def handler(request):
         response = dns.message.make_response(request)
         response.flags |= dns.flags.AA
         response.use_tsig(dns.tsig.Key("update-key.", OTHER_SECRET), original_id=request.id)
         return response
 
-    server = FakeDnsServer(handler)
-    try:
-        with pytest.raises(SrvUpdateError, match="does not verify|BADSIG"):
-            port_for(server).update("example.com", CHANGE)
-    finally:
-        server.close()
+    server = dns_server(handler)
+    with pytest.raises(SrvUpdateError, match="does not verify|BADSIG"):
+        port_for(server).update("example.com", CHANGE)
 
 
-def test_an_unreachable_server_times_out_after_timeout():
-    with dns_server(lambda r: None, secret=SECRET) as server, pytest.raises(SrvUpdateError) as info:
+def test_an_unreachable_server_times_out_after_timeout(dns_server):
+    server = dns_server(lambda r: None, secret=SECRET)
+    with pytest.raises(SrvUpdateError) as info:
         port_for(server, timeout=0.3).update("example.com", CHANGE)
     assert str(info.value) == (
         f"DNS server 127.0.0.1:{server.port}: update of zone example.com: no answer within 0.3s (timeout)"
@@ -737,12 +743,13 @@ def test_a_closed_port_is_connection_refused():
         Rfc2136Port("127.0.0.1", free, timeout=1).find_zone(FED)
 
 
-def test_an_answer_to_another_request_is_refused():
+def test_an_answer_to_another_request_is_refused(dns_server):
     def handler(request):
         other = dns.message.make_query("example.org.", "SOA")
         return dns.message.make_response(other)
 
-    with dns_server(handler) as server, pytest.raises(SrvUpdateError, match="does not match the request"):
+    server = dns_server(handler)
+    with pytest.raises(SrvUpdateError, match="does not match the request"):
         port_for(server, secret=None).find_zone(FED)
 
 
@@ -758,14 +765,14 @@ def test_bad_port_options_are_refused(kwargs, message):
     options = {"host": "127.0.0.1", "port": 53, "timeout": 1.0}
     options.update(kwargs)
     with pytest.raises(SrvConfigError, match=message):
-        Rfc2136Port(options.pop("host"), options.pop("port"), **options)
+        Rfc2136Port(**options)
 
 
 def test_an_ipv6_server_is_labelled_with_brackets():
     assert Rfc2136Port("[::1]", 5353).server == "[::1]:5353"
 
 
-def test_synchronise_end_to_end_through_the_port():
+def test_synchronise_end_to_end_through_the_port(dns_server):
     published = {}
 
     def handler(request):
@@ -783,10 +790,10 @@ def test_synchronise_end_to_end_through_the_port():
             return authoritative(request, dns.rcode.NXDOMAIN, authority=[SOA])
         return authoritative(request, answer=[rrset])
 
-    with dns_server(handler, secret=SECRET) as server:
-        port = port_for(server)
-        first = synchronise(plan(), port, zone=None, check_mode=False)
-        second = synchronise(plan(), port, zone=None, check_mode=False)
+    server = dns_server(handler, secret=SECRET)
+    port = port_for(server)
+    first = synchronise(plan(), port, zone=None, check_mode=False)
+    second = synchronise(plan(), port, zone=None, check_mode=False)
     assert (first.changed, second.changed) == (True, False)
     assert sum(1 for r in server.requests if r.opcode() == dns.opcode.UPDATE) == 1
 
