@@ -45,7 +45,7 @@ def server_name_problem(value: Any, allow_port: bool = True, allow_ip_literal: b
             except ServerNameError:
                 return str(exc)
             return f"'{value}' is not ASCII; write its IDNA form '{converted}'"
-        if isinstance(value, str) and "/" in value:
+        if isinstance(value, str) and "/" in value and "path" not in str(exc):
             return f"{exc} (a server name is hostname[:port], without a path)"
         return str(exc)
     if not allow_port and parsed.port is not None:

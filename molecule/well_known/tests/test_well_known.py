@@ -1,0 +1,114 @@
+# Copyright (c) 2026, matrixops.delegation contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""pytest-testinfra tests of the well_known role: files, modes, owners, the nginx service.
+
+Run by the scenarios' verify.yml (tasks/testinfra.yml) against the molecule inventory. The mode
+the role ran in last is WELL_KNOWN_EXPECTED_MODE; the scenario's vars/main.yml (WELL_KNOWN_VARS_FILE)
+holds the expected documents and paths.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+MODE = os.environ["WELL_KNOWN_EXPECTED_MODE"]
+VARS = yaml.safe_load(Path(os.environ["WELL_KNOWN_VARS_FILE"]).read_text())
+WEBROOT = "/var/www/matrix-well-known"
+SITE = "/etc/nginx/conf.d/matrix-well-known.conf"
+SNIPPET = "/etc/nginx/snippets/matrix-well-known.conf"
+TLS_CERTIFICATE = "/etc/nginx/matrix-well-known/fullchain.pem"
+TLS_KEY = "/etc/nginx/matrix-well-known/privkey.pem"
+EXPECTED = VARS["expected_documents"]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_json_file_holds_the_document(host, name):
+    served = host.file(f"{WEBROOT}/.well-known/matrix/{name}")
+    assert served.is_file
+    assert json.loads(served.content_string) == EXPECTED[name]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_json_file_is_world_readable_and_owned_by_root(host, name):
+    served = host.file(f"{WEBROOT}/.well-known/matrix/{name}")
+    assert (served.user, served.group, served.mode) == ("root", "root", 0o644)
+
+
+def test_json_files_not_configured_are_absent(host):
+    present = [
+        name for name in ("server", "client", "support") if host.file(f"{WEBROOT}/.well-known/matrix/{name}").exists
+    ]
+    assert present == [name for name in ("server", "client", "support") if name in EXPECTED]
+
+
+def test_nginx_mode_server_block_only_in_nginx_mode(host):
+    site = host.file(SITE)
+    if MODE != "nginx":
+        assert not site.exists
+        return
+    assert (site.user, site.mode) == ("root", 0o644)
+    text = site.content_string
+    for address in VARS["well_known_bind_addresses"]:
+        assert f"listen {address}:443 ssl;" in text
+    assert "listen 443 ssl;" not in text, "bind addresses are set, so no wildcard listen"
+    assert f"server_name {VARS['well_known_server_name']};" in text
+
+
+def test_snippet_only_in_nginx_snippet_mode(host):
+    snippet = host.file(SNIPPET)
+    if MODE != "nginx_snippet":
+        assert not snippet.exists
+        return
+    assert (snippet.user, snippet.mode) == ("root", 0o644)
+    text = snippet.content_string
+    directives = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    assert not [line for line in directives if line.startswith("server")], "a snippet holds location blocks only"
+    for name in EXPECTED:
+        assert f"location = /.well-known/matrix/{name} {{" in text
+
+
+def test_tls_files_written_from_content_only_in_nginx_mode(host):
+    written = VARS.get("well_known_tls_certificate_content")
+    if MODE != "nginx" or not written:
+        assert not host.file(TLS_CERTIFICATE).exists
+        assert not host.file(TLS_KEY).exists
+        return
+    key = host.file(TLS_KEY)
+    assert (key.user, key.group, key.mode) == ("root", "root", 0o600)
+    assert "PRIVATE KEY" in key.content_string
+    certificate = host.file(TLS_CERTIFICATE)
+    assert (certificate.user, certificate.mode) == ("root", 0o644)
+    assert "BEGIN CERTIFICATE" in certificate.content_string
+
+
+def test_nginx_is_installed(host):
+    assert host.package("nginx").is_installed
+
+
+def test_nginx_runs_with_a_valid_configuration(host):
+    assert host.file("/run/nginx.pid").exists
+    assert host.service("nginx").is_running
+    assert host.run("nginx -t").rc == 0
+
+
+def test_nginx_is_enabled_in_nginx_mode(host):
+    if MODE == "nginx":
+        assert host.service("nginx").is_enabled
+
+
+def test_https_listener_on_the_bind_addresses(host):
+    if MODE != "nginx":
+        pytest.skip("only the nginx mode opens its own listener")
+    for address in VARS["well_known_bind_addresses"]:
+        assert host.socket(f"tcp://{address}:443").is_listening
+
+
+def test_no_wildcard_https_listener(host):
+    assert not host.socket("tcp://0.0.0.0:443").is_listening
+    assert not host.socket("tcp://:::443").is_listening
