@@ -44,8 +44,8 @@ DEB_PACKAGES := knot knot-dnsutils openssl nginx
 PYTEST_ARGS ?=
 SANITY_ARGS ?=
 
-.PHONY: help test venv deps collection-path lint format sanity unit integration \
-	lab-up lab-down demo build clean distclean
+.PHONY: help test venv deps collection-path lint format sanity unit integration molecule \
+	robustness fuzz lab-up lab-down demo build clean distclean
 
 help: ## Show this help
 	@echo "Usage: make TARGET   (make test runs everything CI runs)"
@@ -53,7 +53,7 @@ help: ## Show this help
 		awk -F':.*## ' '{ printf "  %-16s %s\n", $$1, $$2 }'
 	@echo "Test environments: $(TEST_VENVS)"
 
-test: venv deps lint sanity unit integration ## Everything: lint, sanity, unit and integration tests
+test: venv deps lint sanity unit integration robustness molecule ## Everything: lint, sanity, unit, integration, robustness (with a brief fuzz run) and molecule tests
 	@echo "== make test: all passed ($(TEST_VENVS))"
 	@$(if $(PYTHON_2_21),true,echo "$(NO_2_21)")
 
@@ -120,6 +120,32 @@ integration: venv deps collection-path ## pytest tests/integration (real ansible
 			|| { rc=1; echo "== FAILED: integration tests in $$venv"; }; \
 	done; exit $$rc
 
+# Every scenario directory under molecule/ (default driver: localhost, the lab), with .venv's
+# ansible-core 2.19. Each scenario's prepare step starts the lab itself.
+MOLECULE_SCENARIOS = $(notdir $(patsubst %/,%,$(dir $(wildcard molecule/*/molecule.yml))))
+
+molecule: venv deps collection-path ## molecule test -s NAME for every scenario under molecule/
+	@rc=0; for scenario in $(MOLECULE_SCENARIOS); do \
+		echo "== molecule test -s $$scenario"; \
+		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS) \
+			molecule test -s $$scenario || { rc=1; echo "== FAILED: molecule scenario $$scenario"; }; \
+	done; exit $$rc
+
+# Hostile peers, broken DNS and the total deadline (docs/robustness.md), plus a brief run of the
+# fuzz targets (hypothesis profile "brief"). `make fuzz` runs the fuzz targets for long.
+robustness: venv collection-path ## pytest tests/robustness (hostile peers, deadlines, brief fuzz) in each test environment
+	@rc=0; for venv in $(TEST_VENVS); do \
+		echo "== robustness tests: $$venv ($$($$venv/bin/ansible --version | head -1))"; \
+		PATH="$(CURDIR)/$$venv/bin:$$PATH" $(COLLECTION_ENV) MATRIXOPS_FUZZ=brief \
+			$$venv/bin/python -m pytest -rfEs $(PYTEST_ARGS) tests/robustness \
+			|| { rc=1; echo "== FAILED: robustness tests in $$venv"; }; \
+	done; exit $$rc
+
+FUZZ_EXAMPLES ?= 20000
+fuzz: venv collection-path ## The fuzz targets for long: FUZZ_EXAMPLES examples each (default 20000)
+	$(COLLECTION_ENV) MATRIXOPS_FUZZ=fuzz MATRIXOPS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+		$(VENV)/bin/python -m pytest -rfEs $(PYTEST_ARGS) tests/robustness/test_fuzz_*.py
+
 # --- Lab and demo --------------------------------------------------------------
 
 lab-up: venv deps ## Start the lab (lab CA, knot DNS for example.test. on 127.0.0.1:5353)
@@ -128,9 +154,35 @@ lab-up: venv deps ## Start the lab (lab CA, knot DNS for example.test. on 127.0.
 lab-down: venv ## Stop the lab
 	$(VENV)/bin/python tests/lab/lab.py down
 
-demo: venv deps collection-path ## Start the lab and run the demo playbook against it
-	$(MAKE) lab-up
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(COLLECTION_ENV) $(VENV)/bin/ansible-playbook tests/lab/demo.yml
+# `make demo`: the lab (tests/lab/demo/lab.yml: knot DNS, lab CA, Synapse from PyPI), then the
+# deploy and verify playbooks as a user runs them, with the lab inventory (localhost plays both
+# example.test on 127.0.0.2 and matrix.example.test on 127.0.0.3). `make demo-clean` undoes it.
+DEMO_INVENTORY := tests/lab/demo/inventory.yml
+DEMO_PLAYBOOK = @PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(COLLECTION_ENV) MATRIXOPS_LAB_DIR=$(CURDIR)/.lab \
+	ansible-playbook -i $(DEMO_INVENTORY)
+
+.PHONY: demo-clean
+demo: venv deps collection-path ## The collection end to end: lab, deploy example.test -> matrix.example.test:443, verify
+	@echo "== The lab: knot DNS, lab CA, Synapse on 127.0.0.1:8008 (tests/lab/demo/lab.yml)"
+	$(DEMO_PLAYBOOK) tests/lab/demo/lab.yml
+	@echo "== ansible-playbook -i $(DEMO_INVENTORY) matrixops.delegation.deploy"
+	$(DEMO_PLAYBOOK) matrixops.delegation.deploy
+	@echo "== ansible-playbook -i $(DEMO_INVENTORY) matrixops.delegation.verify"
+	$(DEMO_PLAYBOOK) matrixops.delegation.verify
+	@echo "== make demo: example.test federates through matrix.example.test:443; undo with make demo-clean"
+
+demo-clean: venv collection-path ## Stop what make demo started (Synapse, knot) and remove what it wrote
+	$(DEMO_PLAYBOOK) tests/lab/demo/clean.yml
+
+# --- Benchmark -------------------------------------------------------------------
+
+# A loopback world with a 50 ms delay per DNS answer and HTTP response, N server names,
+# real ansible-playbook runs (docs/performance.md). Long: about 10 minutes with the defaults.
+# `make bench BENCH_ARGS='--runs 5'`, `BENCH_ARGS='--baseline-names 200'` (extrapolated, labelled).
+BENCH_ARGS ?=
+.PHONY: bench
+bench: venv collection-path ## Benchmark the lookup and federation_check on N delayed names; prints the table
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(COLLECTION_ENV) $(VENV)/bin/python benchmarks/bench.py $(BENCH_ARGS)
 
 # --- Packaging and cleanup -------------------------------------------------------
 
