@@ -575,6 +575,9 @@ def start(
             process = subprocess.Popen(
                 [str(p.python), "-m", "synapse.app.homeserver", "-c", str(p.config), "-c", str(p.conf_d)],
                 cwd=p.root,
+                # Synapse reports `git describe` of the directory it runs from; the lab sits in
+                # this checkout, whose commits are not Synapse's.
+                env={**os.environ, "GIT_CEILING_DIRECTORIES": str(p.root.parent)},
                 stdin=subprocess.DEVNULL,
                 stdout=console,
                 stderr=subprocess.STDOUT,
