@@ -44,7 +44,7 @@ DEB_PACKAGES := knot knot-dnsutils openssl nginx
 PYTEST_ARGS ?=
 SANITY_ARGS ?=
 
-.PHONY: help test venv deps collection-path lint format sanity unit integration molecule \
+.PHONY: help test check venv deps collection-path lint format sanity unit integration molecule \
 	robustness fuzz lab-up lab-down demo build clean distclean
 
 help: ## Show this help
@@ -53,8 +53,16 @@ help: ## Show this help
 		awk -F':.*## ' '{ printf "  %-16s %s\n", $$1, $$2 }'
 	@echo "Test environments: $(TEST_VENVS)"
 
-test: venv deps lint sanity unit integration robustness molecule ## Everything: lint, sanity, unit, integration, robustness (with a brief fuzz run) and molecule tests
+# Both run their steps as timed stages (.ci/stages): every stage runs even after one failed, each
+# prints its duration, and a table of them comes last.
+test: ## Everything: lint, sanity, unit, integration, robustness (with a brief fuzz run) and molecule tests
+	@MAKE="$(MAKE)" .ci/stages test venv deps lint sanity unit integration robustness molecule
 	@echo "== make test: all passed ($(TEST_VENVS))"
+	@$(if $(PYTHON_2_21),true,echo "$(NO_2_21)")
+
+check: ## The quick inner loop: lint and unit tests (no root, no services, no Debian packages)
+	@MAKE="$(MAKE)" .ci/stages check venv lint unit
+	@echo "== make check: all passed ($(TEST_VENVS))"
 	@$(if $(PYTHON_2_21),true,echo "$(NO_2_21)")
 
 # --- Setup -------------------------------------------------------------------
@@ -88,10 +96,13 @@ collection-path: ## Link the repository as .build/collections/ansible_collection
 LINTERS := "ruff check ." "ruff format --check ." "yamllint --strict ." "ansible-lint" \
 	"antsibull-changelog lint" "antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml"
 
-lint: venv ## ruff (check + format), yamllint, ansible-lint, antsibull-changelog lint
+# ansible-lint finds the collection (its modules, roles and playbooks named
+# matrixops.delegation.*) through .build/collections only: never through ~/.ansible or anything
+# else outside the checkout.
+lint: venv collection-path ## ruff (check + format), yamllint, ansible-lint, antsibull-changelog lint
 	@rc=0; for linter in $(LINTERS); do \
 		echo "== $$linter"; \
-		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $$linter || { rc=1; echo "== FAILED: $$linter"; }; \
+		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(COLLECTION_ENV) $$linter || { rc=1; echo "== FAILED: $$linter"; }; \
 	done; exit $$rc
 
 format: venv ## Apply ruff's fixes and formatting
