@@ -26,6 +26,9 @@ PYTHON_2_21 := $(shell for p in $(PYENV_ROOT)/versions/3.13*/bin/python3.13 \
 	&& { command -v "$$p"; break; }; done)
 endif
 
+# The ansible-core version of a venv (`ansible --version | head -1` fails with a broken pipe).
+CORE_VERSION = $(1)/bin/python -c 'from ansible.release import __version__; print(__version__)'
+
 # The environments the sanity, unit and integration tests run in.
 TEST_VENVS := $(VENV) $(if $(PYTHON_2_21),$(VENV_2_21))
 NO_2_21 := WARNING: no Python 3.12+ found (looked for python3.13/python3.12 in \
@@ -117,7 +120,7 @@ sanity: venv ## ansible-test sanity in each test environment (see .ci/sanity)
 # pytest exits non-zero when it collects no test (5) or a path is missing (4).
 unit: venv collection-path ## pytest tests/unit in each test environment
 	@rc=0; for venv in $(TEST_VENVS); do \
-		echo "== unit tests: $$venv ($$($$venv/bin/ansible --version | head -1))"; \
+		echo "== unit tests: $$venv (ansible-core $$($(call CORE_VERSION,$$venv)))"; \
 		$(COLLECTION_ENV) $$venv/bin/python -m pytest -rfEs $(PYTEST_ARGS) tests/unit \
 			|| { rc=1; echo "== FAILED: unit tests in $$venv"; }; \
 	done; exit $$rc
@@ -125,7 +128,7 @@ unit: venv collection-path ## pytest tests/unit in each test environment
 # The venv's bin comes first on PATH, so the tests run that venv's ansible-playbook.
 integration: venv deps collection-path ## pytest tests/integration (real ansible-playbook, knot, TLS) in each test environment
 	@rc=0; for venv in $(TEST_VENVS); do \
-		echo "== integration tests: $$venv ($$($$venv/bin/ansible --version | head -1))"; \
+		echo "== integration tests: $$venv (ansible-core $$($(call CORE_VERSION,$$venv)))"; \
 		PATH="$(CURDIR)/$$venv/bin:$$PATH" $(COLLECTION_ENV) \
 			$$venv/bin/python -m pytest -rfEs $(PYTEST_ARGS) tests/integration \
 			|| { rc=1; echo "== FAILED: integration tests in $$venv"; }; \
@@ -146,7 +149,7 @@ molecule: venv deps collection-path ## molecule test -s NAME for every scenario 
 # fuzz targets (hypothesis profile "brief"). `make fuzz` runs the fuzz targets for long.
 robustness: venv collection-path ## pytest tests/robustness (hostile peers, deadlines, brief fuzz) in each test environment
 	@rc=0; for venv in $(TEST_VENVS); do \
-		echo "== robustness tests: $$venv ($$($$venv/bin/ansible --version | head -1))"; \
+		echo "== robustness tests: $$venv (ansible-core $$($(call CORE_VERSION,$$venv)))"; \
 		PATH="$(CURDIR)/$$venv/bin:$$PATH" $(COLLECTION_ENV) MATRIXOPS_FUZZ=brief \
 			$$venv/bin/python -m pytest -rfEs $(PYTEST_ARGS) tests/robustness \
 			|| { rc=1; echo "== FAILED: robustness tests in $$venv"; }; \
