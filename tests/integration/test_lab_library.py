@@ -1,4 +1,5 @@
-"""The lab library itself (tests/lab): the PKI, the knot launcher and ``lab.py up|down|status``."""
+"""The lab library itself (tests/lab): the PKI, the process helpers, the knot launcher and
+``lab.py up|down|status``."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import base64
 import datetime as dt
 import json
 import os
+import socket
 import ssl
 import stat
 import subprocess
 import sys
+import time
 
 import dns.message
 import dns.query
@@ -19,6 +22,7 @@ import dns.tsigkeyring
 import dns.update
 import knot
 import pki
+import proc
 import pytest
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -74,6 +78,62 @@ def test_load_or_create_ca_keeps_an_existing_ca(tmp_path):
     first = pki.load_or_create_ca(tmp_path / "ca")
     second = pki.load_or_create_ca(tmp_path / "ca")
     assert first.certificate == second.certificate
+
+
+# -- proc ---------------------------------------------------------------------------------------------
+
+
+class Sleeper(proc.Daemon):
+    """A daemon of the test: ``sleep`` (or Python) started from a working directory."""
+
+    def __init__(self, workdir, program: bytes) -> None:
+        super().__init__(workdir, pidfile="run/x.pid", log="x.log", state="x.json")
+        self.program = program
+
+    def is_ours(self, argv: list[bytes]) -> bool:
+        return bool(argv) and self.program in argv[0]
+
+
+def test_daemon_pid_counts_while_its_process_runs_and_is_ours(tmp_path):
+    daemon = Sleeper(tmp_path, b"sleep")
+    assert daemon.running_pid() is None and daemon.read_state() == {}
+    child = proc.spawn(["sleep", "30"], daemon.log_path, detach=False)
+    daemon.pidfile.parent.mkdir()
+    daemon.pidfile.write_text(f"{child.pid}\n")
+    daemon.write_state({"pid": child.pid})
+    assert daemon.running_pid() == child.pid
+    assert daemon.read_state() == {"pid": child.pid}
+    assert Sleeper(tmp_path, b"knotd").running_pid() is None  # a reused pid is not ours
+    assert proc.terminate(child.pid, timeout=5) is True
+    assert not os.path.exists(f"/proc/{child.pid}")  # gone and reaped: no zombie left
+    assert daemon.running_pid() is None
+    child.wait(timeout=5)
+    daemon.forget()
+    assert not daemon.pidfile.exists() and not daemon.state_path.exists()
+    assert daemon.log_tail() == f"({daemon.log_path} empty)"
+
+
+def test_terminate_kills_a_process_that_ignores_sigterm(tmp_path):
+    log = tmp_path / "stubborn.log"
+    code = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(30)"
+    )
+    child = proc.spawn([sys.executable, "-c", code], log, detach=True)
+    deadline = time.monotonic() + 10
+    while "ready" not in log.read_text() and time.monotonic() < deadline:  # SIGTERM is ignored from now on
+        time.sleep(0.05)
+    assert proc.terminate(child.pid, timeout=0.5) is True
+    assert not proc.pid_alive(child.pid)
+    child.wait(timeout=5)
+
+
+def test_bind_error_names_an_address_in_use():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        assert proc.bind_error("127.0.0.1", port, reuse_address=True) == "Address already in use"
+    assert proc.bind_error("127.0.0.1", port, reuse_address=True) is None
 
 
 # -- knot ---------------------------------------------------------------------------------------------

@@ -29,11 +29,9 @@ From the command line (the server keeps running after ``start`` returns)::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -46,6 +44,7 @@ import dns.message
 import dns.query
 import dns.rcode
 import dns.rdatatype
+import proc
 
 __all__ = ["KnotError", "KnotServer", "find_knotd", "port_in_use", "read_state"]
 
@@ -58,37 +57,14 @@ class KnotError(RuntimeError):
 
 def find_knotd() -> str:
     """Path of ``knotd`` (Debian installs it in /usr/sbin, which may not be on PATH)."""
-    for candidate in (shutil.which("knotd"), "/usr/sbin/knotd", "/usr/local/sbin/knotd"):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    raise KnotError("knotd not found: install Knot DNS (apt-get install knot knot-dnsutils; `make deps` does this)")
+    knotd = proc.find_executable("knotd")
+    if knotd is None:
+        raise KnotError("knotd not found: install Knot DNS (apt-get install knot knot-dnsutils; `make deps` does this)")
+    return knotd
 
 
 def _fqdn(zone: str) -> str:
     return zone if zone.endswith(".") else zone + "."
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # pragma: no cover - we run as root
-        return True
-    # A zombie (exited, not yet reaped) is not alive for our purposes.
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
-def _pid_is_our_knotd(pid: int, conf: Path) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return any(b"knotd" in part for part in cmdline[:1]) and str(conf).encode() in cmdline
 
 
 def port_in_use(address: str, port: int) -> str | None:
@@ -98,27 +74,24 @@ def port_in_use(address: str, port: int) -> str | None:
     without complaint and the two share the queries.  Binding a plain socket first (which
     conflicts with any existing socket, reuse-port or not) catches that.
     """
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
     for kind, label in ((socket.SOCK_DGRAM, "UDP"), (socket.SOCK_STREAM, "TCP")):
-        with socket.socket(family, kind) as probe:
-            try:
-                probe.bind((address, port))
-            except OSError as exc:
-                return f"{label} {address}@{port} is already in use ({exc.strerror})"
+        error = proc.bind_error(address, port, kind)
+        if error:
+            return f"{label} {address}@{port} is already in use ({error})"
     return None
 
 
 def read_state(workdir: Path) -> dict | None:
     """The state file written by :meth:`KnotServer.start`, or None."""
-    path = Path(workdir) / STATE_FILE
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+    return proc.read_json(Path(workdir) / STATE_FILE)
 
 
-class KnotServer:
-    """One knotd process, configured from Python data."""
+class KnotServer(proc.Daemon):
+    """One knotd process, configured from Python data.
+
+    Its files: ``workdir``, ``conf_path``, ``rundir`` (``pidfile``, ``control_socket``),
+    ``zonedir``, ``log_path`` (knot's own log, and its stdout and stderr).
+    """
 
     def __init__(
         self,
@@ -134,7 +107,11 @@ class KnotServer:
     ) -> None:
         if address in ("0.0.0.0", "::", "") or address.startswith("0."):
             raise KnotError(f"refusing to listen on the wildcard address {address!r}: use a specific loopback address")
-        self.workdir = Path(workdir).resolve()
+        super().__init__(workdir, pidfile="run/knot.pid", log="knot.log", state=STATE_FILE)
+        self.conf_path = self.workdir / "knot.conf"
+        self.rundir = self.pidfile.parent
+        self.control_socket = self.rundir / "knot.sock"
+        self.zonedir = self.workdir / "zones"
         self.address = address
         self.port = int(port)
         self.zones = {_fqdn(k): v for k, v in (zones or {}).items()}
@@ -148,30 +125,6 @@ class KnotServer:
         self._process: subprocess.Popen[bytes] | None = None
 
     # -- paths ------------------------------------------------------------------------
-    @property
-    def conf_path(self) -> Path:
-        return self.workdir / "knot.conf"
-
-    @property
-    def rundir(self) -> Path:
-        return self.workdir / "run"
-
-    @property
-    def pidfile(self) -> Path:
-        return self.rundir / "knot.pid"
-
-    @property
-    def control_socket(self) -> Path:
-        return self.rundir / "knot.sock"
-
-    @property
-    def zonedir(self) -> Path:
-        return self.workdir / "zones"
-
-    @property
-    def log_path(self) -> Path:
-        return self.workdir / "knot.log"
-
     @property
     def nameserver(self) -> str:
         """``IP:port`` as the lookup's ``nameservers`` option takes it."""
@@ -257,15 +210,9 @@ class KnotServer:
             os.chmod(self.conf_path, 0o600)
 
     # -- process ----------------------------------------------------------------------
-    def running_pid(self) -> int | None:
-        """PID of a knotd started with this working directory's config, if it runs."""
-        try:
-            pid = int(self.pidfile.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        if _pid_alive(pid) and _pid_is_our_knotd(pid, self.conf_path):
-            return pid
-        return None
+    def is_ours(self, argv: list[bytes]) -> bool:
+        """A knotd started with this working directory's config (:meth:`running_pid` is its PID)."""
+        return any(b"knotd" in part for part in argv[:1]) and str(self.conf_path).encode() in argv
 
     def start(self, *, timeout: float = 15.0, detach: bool = False) -> None:
         """Write config and zones, start knotd and wait until every good zone answers.
@@ -280,39 +227,22 @@ class KnotServer:
         if busy:
             raise KnotError(f"cannot start knotd from {self.workdir}: {busy}")
         self.write_files()
-        self.log_path.write_text("")
-        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
-        try:
-            self._process = subprocess.Popen(
-                [knotd, "-c", str(self.conf_path)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=detach,
-                close_fds=True,
-            )
-        finally:
-            log.close()
+        self._process = proc.spawn([knotd, "-c", str(self.conf_path)], self.log_path, detach=detach)
         try:
             self.wait_ready(timeout=timeout)
         except BaseException:
             self.stop()
             raise
-        state = {
-            "pid": self._process.pid,
-            "address": self.address,
-            "port": self.port,
-            "conf": str(self.conf_path),
-            "zones": sorted(self.zones) + sorted(self.zone_files),
-            "broken_zones": sorted(self.broken_zones),
-        }
-        (self.workdir / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
-
-    def _log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        self.write_state(
+            {
+                "pid": self._process.pid,
+                "address": self.address,
+                "port": self.port,
+                "conf": str(self.conf_path),
+                "zones": sorted(self.zones) + sorted(self.zone_files),
+                "broken_zones": sorted(self.broken_zones),
+            }
+        )
 
     def wait_ready(self, *, timeout: float = 15.0) -> None:
         """Poll SOA of every good zone until knotd answers NOERROR for all of them."""
@@ -323,15 +253,15 @@ class KnotServer:
             if self._process is not None and self._process.poll() is not None:
                 raise KnotError(
                     f"knotd exited with status {self._process.returncode} while starting "
-                    f"({self.conf_path}); log:\n{self._log_tail()}"
+                    f"({self.conf_path}); log:\n{self.log_tail()}"
                 )
-            log = self._log_tail(200)
+            log = self.log_tail(200)
             for marker in ("cannot bind", "failed to bind", "Address already in use"):
                 if marker in log:
-                    raise KnotError(f"knotd could not listen on {self.address}@{self.port}; log:\n{self._log_tail()}")
+                    raise KnotError(f"knotd could not listen on {self.address}@{self.port}; log:\n{self.log_tail()}")
             for zone in pending:
                 if f"[{zone}] zone event 'load' failed" in log:
-                    raise KnotError(f"knotd could not load zone {zone}; log:\n{self._log_tail()}")
+                    raise KnotError(f"knotd could not load zone {zone}; log:\n{self.log_tail()}")
             still = []
             for zone in pending:
                 try:
@@ -351,7 +281,7 @@ class KnotServer:
             if time.monotonic() > deadline:
                 raise KnotError(
                     f"knotd on {self.address}@{self.port} not ready after {timeout:.0f}s ({last}); "
-                    f"log:\n{self._log_tail()}"
+                    f"log:\n{self.log_tail()}"
                 )
             time.sleep(0.05)
 
@@ -360,19 +290,8 @@ class KnotServer:
         pid = self._process.pid if self._process is not None and self._process.poll() is None else None
         if pid is None:
             pid = self.running_pid()
-        stopped = False
         if pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while _pid_alive(pid):
-                if self._process is not None and self._process.pid == pid:
-                    self._process.poll()
-                if time.monotonic() > deadline:
-                    os.kill(pid, signal.SIGKILL)
-                    break
-                time.sleep(0.05)
-            stopped = True
+            proc.terminate(pid, timeout=timeout)
         if self._process is not None:
             try:
                 self._process.wait(timeout=timeout)
@@ -380,9 +299,8 @@ class KnotServer:
                 self._process.kill()
                 self._process.wait()
             self._process = None
-        self.pidfile.unlink(missing_ok=True)
-        (self.workdir / STATE_FILE).unlink(missing_ok=True)
-        return stopped
+        self.forget()
+        return pid is not None
 
     def __enter__(self) -> KnotServer:
         self.start()

@@ -13,7 +13,7 @@ State lives in ``--state-dir`` (default: ``$MATRIXOPS_LAB_DIR``, else ``<repo>/.
     tsig.key                             with ``--tsig``: the update key (BIND key syntax, 0600)
     lab.json                             the above as data (also printed by ``--json``)
 
-Address plan (DESIGN.md, "The lab"): knot authoritative for ``example.test.`` on
+Address plan (docs/architecture.md, "The lab"): knot authoritative for ``example.test.`` on
 127.0.0.1:5353; ``example.test`` A 127.0.0.2 (server-name host); ``matrix.example.test`` A
 127.0.0.3 (delegated host); Synapse on 127.0.0.1:8008.
 
@@ -34,11 +34,10 @@ import shutil
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import knot  # noqa: E402
-import pki  # noqa: E402
-from cryptography import x509  # noqa: E402
+import knot
+import pki
+import proc
+from cryptography import x509
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -93,6 +92,9 @@ class Lab:
         self, state_dir: Path, *, dns_address: str = DNS_ADDRESS, dns_port: int = DNS_PORT, tsig: bool = False
     ) -> None:
         self.state_dir = Path(state_dir).resolve()
+        self.ca_base = self.state_dir / "ca"
+        self.ca_path = self.state_dir / "ca.pem"
+        self.tsig_key_path = self.state_dir / "tsig.key"
         self.tsig = tsig
         updates = (
             {"tsig_keys": {TSIG_KEY_NAME: (TSIG_ALGORITHM, TSIG_SECRET)}, "updatable_zones": {ZONE: TSIG_KEY_NAME}}
@@ -100,18 +102,6 @@ class Lab:
             else {}
         )
         self.dns = knot.KnotServer(self.state_dir / "knot", dns_address, dns_port, {ZONE: zone_text()}, **updates)
-
-    @property
-    def ca_base(self) -> Path:
-        return self.state_dir / "ca"
-
-    @property
-    def ca_path(self) -> Path:
-        return self.state_dir / "ca.pem"
-
-    @property
-    def tsig_key_path(self) -> Path:
-        return self.state_dir / "tsig.key"
 
     def write_tsig_key(self) -> None:
         """``<state>/tsig.key`` (BIND key syntax, 0600) when updates are on; removed when they are off."""
@@ -279,12 +269,8 @@ def main(argv: list[str] | None = None) -> int:
             info = lab.info()
             headline = "lab status: " + ("up" if info["dns"]["pid"] else "down")
     except knot.KnotError as exc:
-        print(f"lab {args.action} failed: {exc}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps(info, indent=2))
-    else:
-        _print_info(info, headline)
+        return proc.cli_failure(f"lab {args.action}", exc)
+    proc.print_info(info, headline, as_json=args.json, human=_print_info)
     if args.action == "status" and not info["dns"]["pid"]:
         return 3
     return 0

@@ -34,7 +34,6 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -45,6 +44,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import proc
 
 __all__ = [
     "NginxError",
@@ -139,10 +140,7 @@ def ensure_apt_packages(*packages: str) -> list[str]:
 
 
 def find_nginx() -> str | None:
-    for candidate in (shutil.which("nginx"), "/usr/sbin/nginx"):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    return None
+    return proc.find_executable("nginx")
 
 
 def ensure_nginx() -> str:
@@ -265,16 +263,20 @@ def _servers(servers: Iterable[Server | Mapping[str, Any]]) -> list[Server]:
     return result
 
 
-class _Paths:
+class _Paths(proc.Daemon):
+    """An instance's files; its log is the error log, its state the addresses it listens on."""
+
     def __init__(self, workdir: Path | str) -> None:
-        self.workdir = Path(workdir).resolve()
+        super().__init__(workdir, pidfile="nginx.pid", log="logs/error.log", state="nginx-state.json")
         self.conf = self.workdir / "nginx.conf"
-        self.pidfile = self.workdir / "nginx.pid"
-        self.logs = self.workdir / "logs"
-        self.error_log = self.logs / "error.log"
+        self.logs = self.log_path.parent
         self.access_log = self.logs / "access.log"
         self.temp = self.workdir / "temp"
-        self.state = self.workdir / "nginx-state.json"
+
+    def is_ours(self, argv: list[bytes]) -> bool:
+        """The nginx master started with this instance's config."""
+        command = b" ".join(argv)
+        return command.startswith(b"nginx: master process") and str(self.conf).encode() in command
 
 
 def render_config(workdir: Path | str, servers: Iterable[Server | Mapping[str, Any]]) -> str:
@@ -287,7 +289,7 @@ def render_config(workdir: Path | str, servers: Iterable[Server | Mapping[str, A
         "user root;",
         "worker_processes 1;",
         f"pid {q(str(p.pidfile))};",
-        f"error_log {q(str(p.error_log))} info;",
+        f"error_log {q(str(p.log_path))} info;",
         "worker_shutdown_timeout 5s;",
         "events {",
         "    worker_connections 256;",
@@ -311,7 +313,7 @@ def render_config(workdir: Path | str, servers: Iterable[Server | Mapping[str, A
 
 
 def _nginx_cmd(p: _Paths, binary: str, *args: str) -> list[str]:
-    return [binary, "-c", str(p.conf), "-p", str(p.workdir) + "/", "-e", str(p.error_log), *args]
+    return [binary, "-c", str(p.conf), "-p", str(p.workdir) + "/", "-e", str(p.log_path), *args]
 
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
@@ -324,7 +326,7 @@ def _write(p: _Paths, servers: list[Server], binary: str) -> list[tuple[str, int
         directory.mkdir(parents=True, exist_ok=True)
     candidate = p.conf.with_name("nginx.conf.new")
     candidate.write_text(render_config(p.workdir, servers))
-    check = _run([binary, "-t", "-q", "-c", str(candidate), "-p", str(p.workdir) + "/", "-e", str(p.error_log)])
+    check = _run([binary, "-t", "-q", "-c", str(candidate), "-p", str(p.workdir) + "/", "-e", str(p.log_path)])
     if check.returncode != 0:
         raise NginxError(f"nginx -t rejected the config ({candidate}):\n{check.stderr.strip()}")
     candidate.replace(p.conf)
@@ -332,28 +334,6 @@ def _write(p: _Paths, servers: list[Server], binary: str) -> list[tuple[str, int
 
 
 # -- process ---------------------------------------------------------------------------------
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # pragma: no cover
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _is_our_master(pid: int, p: _Paths) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-    except OSError:
-        return False
-    return cmdline.startswith(b"nginx: master process") and str(p.conf).encode() in cmdline
-
-
 def _workers(pid: int) -> set[int]:
     children = set()
     for task in Path(f"/proc/{pid}/task").glob("*"):
@@ -364,19 +344,7 @@ def _workers(pid: int) -> set[int]:
 
 def running_pid(workdir: Path | str) -> int | None:
     """PID of the nginx master started from ``workdir``, if it runs."""
-    p = _Paths(workdir)
-    try:
-        pid = int(p.pidfile.read_text().strip())
-    except (OSError, ValueError):
-        return None
-    return pid if _pid_alive(pid) and _is_our_master(pid, p) else None
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+    return _Paths(workdir).running_pid()
 
 
 def _wait_listening(addresses: list[tuple[str, int]], timeout: float, p: _Paths) -> None:
@@ -390,16 +358,13 @@ def _wait_listening(addresses: list[tuple[str, int]], timeout: float, p: _Paths)
                 if time.monotonic() > deadline:
                     raise NginxError(
                         f"nginx ({p.workdir}) does not accept connections on {address}:{port} ({exc}); "
-                        f"error log:\n{_tail(p.error_log)}"
+                        f"error log:\n{p.log_tail()}"
                     ) from None
                 time.sleep(0.05)
 
 
 def _state_addresses(p: _Paths) -> list[tuple[str, int]]:
-    try:
-        return [_split_listen(x) for x in json.loads(p.state.read_text())["listen"]]
-    except (OSError, ValueError, KeyError):
-        return []
+    return [_split_listen(x) for x in p.read_state().get("listen", [])]
 
 
 def start(workdir: Path | str, servers: Iterable[Server | Mapping[str, Any]], *, timeout: float = 15.0) -> dict:
@@ -416,19 +381,19 @@ def start(workdir: Path | str, servers: Iterable[Server | Mapping[str, Any]], *,
     if result.returncode != 0:
         raise NginxError(
             f"nginx ({p.conf}) failed to start (status {result.returncode}):\n{result.stderr.strip()}\n"
-            f"error log:\n{_tail(p.error_log)}"
+            f"error log:\n{p.log_tail()}"
         )
     deadline = time.monotonic() + timeout
     while running_pid(p.workdir) is None:
         if time.monotonic() > deadline:
-            raise NginxError(f"nginx ({p.conf}) wrote no pid file; error log:\n{_tail(p.error_log)}")
+            raise NginxError(f"nginx ({p.conf}) wrote no pid file; error log:\n{p.log_tail()}")
         time.sleep(0.05)
     try:
         _wait_listening(addresses, max(1.0, deadline - time.monotonic()), p)
     except NginxError:
         stop(p.workdir)
         raise
-    p.state.write_text(json.dumps({"listen": [f"{a}:{port}" for a, port in addresses]}) + "\n")
+    p.write_state({"listen": [f"{a}:{port}" for a, port in addresses]})
     return {**status(p.workdir), "action": "started"}
 
 
@@ -453,15 +418,15 @@ def reload(
         now = _workers(pid)
         if now - before and not (now & before):
             break
-        if not _pid_alive(pid):
-            raise NginxError(f"nginx ({p.workdir}) died while reloading; error log:\n{_tail(p.error_log)}")
+        if not proc.pid_alive(pid):
+            raise NginxError(f"nginx ({p.workdir}) died while reloading; error log:\n{p.log_tail()}")
         if time.monotonic() > deadline:
             if now - before:  # new workers run; old ones still finish requests
                 break
-            raise NginxError(f"nginx ({p.workdir}) did not reload; error log:\n{_tail(p.error_log)}")
+            raise NginxError(f"nginx ({p.workdir}) did not reload; error log:\n{p.log_tail()}")
         time.sleep(0.05)
     _wait_listening(addresses, max(1.0, deadline - time.monotonic()), p)
-    p.state.write_text(json.dumps({"listen": [f"{a}:{port}" for a, port in addresses]}) + "\n")
+    p.write_state({"listen": [f"{a}:{port}" for a, port in addresses]})
     return {**status(p.workdir), "action": "reloaded"}
 
 
@@ -473,35 +438,21 @@ def stop(workdir: Path | str, *, timeout: float = 15.0) -> bool:
     pid = running_pid(p.workdir)
     if pid is None:
         return False
-    procs = {pid} | _workers(pid)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while any(_pid_alive(x) for x in procs):
-        if time.monotonic() > deadline:
-            for x in procs:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(x, signal.SIGKILL)
-            deadline = time.monotonic() + 5
-        time.sleep(0.05)
-    p.pidfile.unlink(missing_ok=True)
-    p.state.unlink(missing_ok=True)
+    proc.terminate(pid, timeout=timeout, also=_workers(pid))
+    p.forget()
     return True
 
 
 def status(workdir: Path | str) -> dict:
     p = _Paths(workdir)
     pid = running_pid(p.workdir)
-    listen: list[str] = []
-    with contextlib.suppress(OSError, ValueError, KeyError):
-        listen = json.loads(p.state.read_text())["listen"]
     return {
         "running": pid is not None,
         "pid": pid,
         "workers": sorted(_workers(pid)) if pid else [],
-        "listen": listen,
+        "listen": p.read_state().get("listen", []),
         "config": str(p.conf),
-        "error_log": str(p.error_log),
+        "error_log": str(p.log_path),
         "access_log": str(p.access_log),
     }
 
@@ -536,7 +487,6 @@ def https_get(
 
 def selfcheck(workdir: Path, address: str = "127.0.0.9", port: int = 8443) -> None:
     """Throwaway CA and certificate; start, answer, reload with new content, stop."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     import pki
 
     workdir = Path(workdir).resolve()
@@ -584,10 +534,8 @@ def selfcheck(workdir: Path, address: str = "127.0.0.9", port: int = 8443) -> No
     assert json.loads(body) == {"m.server": "b.example.test:443"}, body
     procs = {info["pid"], *info["workers"]}
     assert stop(workdir) is True and stop(workdir) is False
-    assert not any(_pid_alive(x) for x in procs), procs
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((address, port))
+    assert not any(proc.pid_alive(x) for x in procs), procs
+    assert proc.bind_error(address, port, reuse_address=True) is None, f"{address}:{port} still in use"
     print("selfcheck passed: nginx stopped, no process left")
 
 
@@ -639,8 +587,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             info = status(args.workdir)
     except NginxError as exc:
-        print(f"nginx {args.action} failed: {exc}", file=sys.stderr)
-        return 1
+        return proc.cli_failure(f"nginx {args.action}", exc)
     print(json.dumps(info, indent=2))
     return 0 if info["running"] else 3
 

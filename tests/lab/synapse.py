@@ -48,8 +48,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -59,6 +57,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import proc
 import yaml
 
 __all__ = [
@@ -112,12 +111,15 @@ def default_state_dir() -> Path:
     return Path(os.environ.get("MATRIXOPS_LAB_DIR") or REPO_ROOT / ".lab")
 
 
-class Paths:
-    """Every path this module uses, from the lab state directory."""
+class Paths(proc.Daemon):
+    """Every path this module uses, from the lab state directory.  As a :class:`proc.Daemon`:
+    the working directory ``<state>/synapse`` (also ``root``), the log homeserver.log (Synapse's
+    own; its stdout and stderr go to console.log), the state file started.json."""
 
     def __init__(self, state_dir: Path | str) -> None:
         self.state_dir = Path(state_dir).resolve()
-        self.root = self.state_dir / "synapse"
+        super().__init__(self.state_dir / "synapse", pidfile="synapse.pid", log="homeserver.log", state="started.json")
+        self.root = self.workdir
         self.venv = self.root / "venv"
         self.python = self.venv / "bin" / "python"
         self.stamp = self.venv / ".requirements.sha256"
@@ -126,14 +128,15 @@ class Paths:
         self.secrets = self.root / "secrets.json"
         self.signing_key = self.root / f"{SERVER_NAME}.signing.key"
         self.log_config = self.root / "log.config"
-        self.log = self.root / "homeserver.log"
         self.console_log = self.root / "console.log"
         self.database = self.root / "homeserver.db"
         self.media_store = self.root / "media_store"
-        self.pidfile = self.root / "synapse.pid"
-        self.started = self.root / "started.json"
         self.lock = self.root / ".lock"
         self.pip_log = self.root / "pip.log"
+
+    def is_ours(self, argv: list[bytes]) -> bool:
+        """A Synapse started with this state directory's config."""
+        return b"synapse.app.homeserver" in argv and str(self.config).encode() in argv
 
 
 def paths(state_dir: Path | str | None = None) -> Paths:
@@ -163,14 +166,6 @@ def _locked(p: Paths) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return f"({path} missing)"
-    return "\n".join(text.splitlines()[-lines:]) or f"({path} empty)"
 
 
 # -- virtualenv ------------------------------------------------------------------------------
@@ -252,7 +247,7 @@ def ensure_venv(
                 if result.returncode != 0:
                     raise SynapseError(
                         f"{' '.join(cmd[:4])} ... failed with status {result.returncode}; "
-                        f"{p.pip_log}:\n{_tail(p.pip_log)}"
+                        f"{p.pip_log}:\n{proc.tail(p.pip_log, 30)}"
                     )
         p.stamp.write_text(wanted + "\n")
         return p.python
@@ -320,7 +315,12 @@ def _log_config(p: Paths) -> dict:
         },
         # Unbuffered, so that a failed start's reason is in the log at once.
         "handlers": {
-            "file": {"class": "logging.FileHandler", "formatter": "precise", "filename": str(p.log), "encoding": "utf8"}
+            "file": {
+                "class": "logging.FileHandler",
+                "formatter": "precise",
+                "filename": str(p.log_path),
+                "encoding": "utf8",
+            }
         },
         "loggers": {"synapse.storage.SQL": {"level": "INFO"}},
         "root": {"level": "INFO", "handlers": ["file"]},
@@ -335,7 +335,12 @@ def build_config(
     extra_listeners: Sequence[Mapping[str, Any]] = (),
     listen: str = LISTEN,
 ) -> dict:
-    """The homeserver.yaml content as a dict (see :func:`write_config`)."""
+    """The homeserver.yaml content as a dict (:func:`write_config` writes it).
+
+    ``extra_config`` is merged into the generated config (dicts recursively, other values
+    replace, ``None`` deletes a key; ``{"listeners": [...]}`` replaces all listeners);
+    ``extra_listeners`` are appended after the HTTP listener on ``listen``.
+    """
     p = paths(state_dir)
     address, _sep, port = listen.rpartition(":")
     address = address.strip("[]")
@@ -366,22 +371,15 @@ def build_config(
     return _merge(config, extra_config or {})
 
 
-def write_config(
-    state_dir: Path | str | None = None,
-    *,
-    extra_config: Mapping[str, Any] | None = None,
-    extra_listeners: Sequence[Mapping[str, Any]] = (),
-    listen: str = LISTEN,
-) -> Path:
+def write_config(state_dir: Path | str | None = None, **options: Any) -> Path:
     """Write homeserver.yaml, log.config and conf.d/, and make the signing key when missing.
 
-    ``extra_config`` is merged into the generated config (dicts recursively, other values
-    replace, ``None`` deletes a key; ``{"listeners": [...]}`` replaces all listeners);
-    ``extra_listeners`` are appended after the HTTP listener on ``listen``.  The venv must
-    exist (the signing key is made with Synapse's own ``--generate-keys``).
+    ``options`` are those of :func:`build_config` (``extra_config``, ``extra_listeners``,
+    ``listen``), which makes homeserver.yaml.  The venv must exist (the signing key is made
+    with Synapse's own ``--generate-keys``).
     """
     p = paths(state_dir)
-    config = build_config(p.state_dir, extra_config=extra_config, extra_listeners=extra_listeners, listen=listen)
+    config = build_config(p.state_dir, **options)
     for directory in (p.root, p.conf_d, p.media_store):
         directory.mkdir(parents=True, exist_ok=True)
     p.log_config.write_text(yaml.safe_dump(_log_config(p), sort_keys=False))
@@ -412,56 +410,14 @@ def verify_key(state_dir: Path | str | None = None) -> tuple[str, str]:
 
 
 # -- process -------------------------------------------------------------------------------
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # pragma: no cover - we run as root
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _reap(pid: int) -> None:
-    """Collect our own exited child so it does not linger as a zombie."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
-
-
-def _is_our_synapse(pid: int, p: Paths) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return b"synapse.app.homeserver" in cmdline and str(p.config).encode() in cmdline
-
-
 def running_pid(state_dir: Path | str | None = None) -> int | None:
     """PID of a Synapse started from this state directory, if it runs."""
-    p = paths(state_dir)
-    try:
-        pid = int(p.pidfile.read_text().strip())
-    except (OSError, ValueError):
-        return None
-    _reap(pid)
-    if _pid_alive(pid) and _is_our_synapse(pid, p):
-        return pid
-    return None
+    return paths(state_dir).running_pid()
 
 
 def _port_busy(address: str, port: int) -> str | None:
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Twisted does
-        try:
-            probe.bind((address, port))
-        except OSError as exc:
-            return f"{address}:{port} is already in use ({exc.strerror})"
-    return None
+    error = proc.bind_error(address, port, reuse_address=True)  # SO_REUSEADDR, as Twisted does
+    return f"{address}:{port} is already in use ({error})" if error else None
 
 
 def effective_config(state_dir: Path | str | None = None) -> dict:
@@ -500,11 +456,11 @@ def wait_ready(
     last = "no answer yet"
     while True:
         if pid is not None:
-            _reap(pid)
-            if not _pid_alive(pid):
+            proc.reap(pid)
+            if not proc.pid_alive(pid):
                 raise SynapseError(
-                    f"Synapse (pid {pid}) exited while starting; {p.console_log}:\n{_tail(p.console_log, 15)}\n"
-                    f"{p.log}:\n{_tail(p.log)}"
+                    f"Synapse (pid {pid}) exited while starting; {p.console_log}:\n{proc.tail(p.console_log, 15)}\n"
+                    f"{p.log_path}:\n{p.log_tail(30)}"
                 )
         try:
             answers = [fetch_json(path, listen=listen, timeout=2) for path in READY_PATHS]
@@ -515,8 +471,8 @@ def wait_ready(
             last = f"{exc}"
         if time.monotonic() > deadline:
             raise SynapseError(
-                f"Synapse on {listen} not ready after {timeout:.0f}s ({last}); {p.log}:\n{_tail(p.log)}\n"
-                f"{p.console_log}:\n{_tail(p.console_log, 10)}"
+                f"Synapse on {listen} not ready after {timeout:.0f}s ({last}); {p.log_path}:\n{p.log_tail(30)}\n"
+                f"{p.console_log}:\n{proc.tail(p.console_log, 10)}"
             )
         time.sleep(0.2)
 
@@ -555,11 +511,7 @@ def start(
         pid = running_pid(p.state_dir)
         action = "started"
         if pid is not None:
-            try:
-                previous = json.loads(p.started.read_text()).get("fingerprint")
-            except (OSError, ValueError):
-                previous = None
-            if previous == fingerprint and not restart:
+            if p.read_state().get("fingerprint") == fingerprint and not restart:
                 wait_ready(p.state_dir, timeout=timeout, listen=listen, pid=pid)
                 return {**status(p.state_dir), "action": "already running"}
             _stop(p)
@@ -569,21 +521,17 @@ def start(
             busy = _port_busy(address, port)
             if busy:
                 raise SynapseError(f"cannot start Synapse from {p.root}: {busy}")
-        p.log.write_text("")
+        p.log_path.write_text("")
         began = time.monotonic()
-        with open(p.console_log, "wb") as console:
-            process = subprocess.Popen(
-                [str(p.python), "-m", "synapse.app.homeserver", "-c", str(p.config), "-c", str(p.conf_d)],
-                cwd=p.root,
-                # Synapse reports `git describe` of the directory it runs from; the lab sits in
-                # this checkout, whose commits are not Synapse's.
-                env={**os.environ, "GIT_CEILING_DIRECTORIES": str(p.root.parent)},
-                stdin=subprocess.DEVNULL,
-                stdout=console,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # outlives the caller (CLI `up`); not killed by its Ctrl-C
-                close_fds=True,
-            )
+        process = proc.spawn(
+            [str(p.python), "-m", "synapse.app.homeserver", "-c", str(p.config), "-c", str(p.conf_d)],
+            p.console_log,
+            cwd=p.root,
+            # Synapse reports `git describe` of the directory it runs from; the lab sits in
+            # this checkout, whose commits are not Synapse's.
+            env={**os.environ, "GIT_CEILING_DIRECTORIES": str(p.root.parent)},
+            detach=True,  # outlives the caller (CLI `up`); not killed by its Ctrl-C
+        )
         p.pidfile.write_text(f"{process.pid}\n")
         try:
             wait_ready(p.state_dir, timeout=timeout, listen=listen, pid=process.pid)
@@ -591,18 +539,14 @@ def start(
             _stop(p)
             process.poll()  # already reaped: lets Popen know, so it does not warn
             raise
-        p.started.write_text(
-            json.dumps(
-                {
-                    "pid": process.pid,
-                    "fingerprint": fingerprint,
-                    "startup_seconds": round(time.monotonic() - began, 2),
-                    "listen": listen,
-                    "listeners": [f"{a}:{port}" for a, port in _listen_addresses(config)],
-                },
-                indent=2,
-            )
-            + "\n"
+        p.write_state(
+            {
+                "pid": process.pid,
+                "fingerprint": fingerprint,
+                "startup_seconds": round(time.monotonic() - began, 2),
+                "listen": listen,
+                "listeners": [f"{a}:{port}" for a, port in _listen_addresses(config)],
+            }
         )
         # Synapse is meant to outlive this Popen object: keep Popen from warning about a child
         # still running when it is collected (stop() reaps it by pid).
@@ -611,26 +555,11 @@ def start(
 
 
 def _stop(p: Paths, timeout: float = 30.0) -> bool:
-    pid = running_pid(p.state_dir)
-    stopped = False
+    pid = p.running_pid()
     if pid is not None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while True:
-            _reap(pid)
-            if not _pid_alive(pid):
-                break
-            if time.monotonic() > deadline:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                deadline = time.monotonic() + 10
-                timeout = 0
-            time.sleep(0.05)
-        stopped = True
-    p.pidfile.unlink(missing_ok=True)
-    p.started.unlink(missing_ok=True)
-    return stopped
+        proc.terminate(pid, timeout=timeout, grace=10.0)
+    p.forget()
+    return pid is not None
 
 
 def stop(state_dir: Path | str | None = None, *, timeout: float = 30.0) -> bool:
@@ -658,9 +587,7 @@ def status(state_dir: Path | str | None = None) -> dict:
     """What runs: ``running``, ``pid``, ``version`` (None unless it answers), paths."""
     p = paths(state_dir)
     pid = running_pid(p.state_dir)
-    started: dict = {}
-    with contextlib.suppress(OSError, ValueError):
-        started = json.loads(p.started.read_text())
+    started = p.read_state()
     listen = started.get("listen", LISTEN)
     version = None
     if pid is not None:
@@ -683,7 +610,7 @@ def status(state_dir: Path | str | None = None) -> dict:
         "conf_d": str(p.conf_d),
         "signing_key": str(p.signing_key),
         "verify_key_id": key_id,
-        "log": str(p.log),
+        "log": str(p.log_path),
         "venv": str(p.venv),
     }
 
@@ -711,7 +638,6 @@ def _check_keys(keys: dict, state_dir: Path) -> str:
 
 def selfcheck(state_dir: Path, *, with_nginx: bool = True) -> None:
     """Start Synapse, check it directly and through a lab-CA TLS nginx, stop everything."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     t0 = time.monotonic()
     ensure_venv(state_dir)
     print(f"venv ready in {time.monotonic() - t0:.1f}s")
@@ -758,7 +684,7 @@ def selfcheck(state_dir: Path, *, with_nginx: bool = True) -> None:
         stopped = stop(state_dir)
     assert stopped is True
     assert stop(state_dir) is False
-    assert not _pid_alive(pid) and running_pid(state_dir) is None
+    assert not proc.pid_alive(pid) and running_pid(state_dir) is None
     assert _port_busy(LISTEN_ADDRESS, LISTEN_PORT) is None
     print("selfcheck passed: everything stopped")
 
@@ -838,12 +764,8 @@ def main(argv: list[str] | None = None) -> int:
             info = status(state_dir)
             headline = "synapse status: " + ("running" if info["running"] else "not running")
     except SynapseError as exc:
-        print(f"synapse {args.action} failed: {exc}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps(info, indent=2))
-    else:
-        _print_status(info, headline)
+        return proc.cli_failure(f"synapse {args.action}", exc)
+    proc.print_info(info, headline, as_json=args.json, human=_print_status)
     return 0 if info["running"] else 3
 
 

@@ -6,13 +6,10 @@ files, their permissions, and nginx listening on 127.0.0.2:443 only."""
 
 from __future__ import annotations
 
-import json
-
-import pytest
+import well_known_files
 
 testinfra_hosts = ["ansible://matrix_server_name_hosts"]
 
-WELL_KNOWN = "/var/www/matrix-well-known/.well-known/matrix"
 EXPECTED_DOCUMENTS = {
     "server": {"m.server": "matrix.example.test:443"},
     "client": {"m.homeserver": {"base_url": "https://matrix.example.test"}},
@@ -24,17 +21,10 @@ EXPECTED_DOCUMENTS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED_DOCUMENTS))
-def test_well_known_file_holds_the_deployed_document(host, name):
-    document = host.file(f"{WELL_KNOWN}/{name}")
-    assert document.is_file
-    assert json.loads(document.content_string) == EXPECTED_DOCUMENTS[name]
-
-
-@pytest.mark.parametrize("name", sorted(EXPECTED_DOCUMENTS))
-def test_well_known_file_is_world_readable_and_owned_by_root(host, name):
-    document = host.file(f"{WELL_KNOWN}/{name}")
-    assert (document.user, document.group, document.mode) == ("root", "root", 0o644)
+# Each document's file holds it, owned by root:root, mode 0644 (as the well_known scenarios check).
+test_well_known_file_holds_the_deployed_document, test_well_known_file_is_world_readable_and_owned_by_root = (
+    well_known_files.document_file_tests(EXPECTED_DOCUMENTS)
+)
 
 
 def test_server_block_listens_on_the_server_name_address_only(host):

@@ -10,16 +10,15 @@ holds the expected documents and paths.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pytest
+import well_known_files
 import yaml
 
 MODE = os.environ["WELL_KNOWN_EXPECTED_MODE"]
 VARS = yaml.safe_load(Path(os.environ["WELL_KNOWN_VARS_FILE"]).read_text())
-WEBROOT = "/var/www/matrix-well-known"
 SITE = "/etc/nginx/conf.d/matrix-well-known.conf"
 SNIPPET = "/etc/nginx/snippets/matrix-well-known.conf"
 TLS_CERTIFICATE = "/etc/nginx/matrix-well-known/fullchain.pem"
@@ -27,33 +26,34 @@ TLS_KEY = "/etc/nginx/matrix-well-known/privkey.pem"
 EXPECTED = VARS["expected_documents"]
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_json_file_holds_the_document(host, name):
-    served = host.file(f"{WEBROOT}/.well-known/matrix/{name}")
-    assert served.is_file
-    assert json.loads(served.content_string) == EXPECTED[name]
+def _file_of_mode(host, path: str, mode: str) -> str | None:
+    """The text of the role's file at ``path`` when the role ran in ``mode`` last (the file is
+    owned by root, mode 0644), else None (the file is absent)."""
+    managed = host.file(path)
+    if mode != MODE:
+        assert not managed.exists
+        return None
+    assert (managed.user, managed.mode) == ("root", 0o644)
+    return managed.content_string
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_json_file_is_world_readable_and_owned_by_root(host, name):
-    served = host.file(f"{WEBROOT}/.well-known/matrix/{name}")
-    assert (served.user, served.group, served.mode) == ("root", "root", 0o644)
+# Each document's file holds it, owned by root:root, mode 0644 (the default scenario checks the same).
+test_json_file_holds_the_document, test_json_file_is_world_readable_and_owned_by_root = (
+    well_known_files.document_file_tests(EXPECTED)
+)
 
 
 def test_json_files_not_configured_are_absent(host):
     present = [
-        name for name in ("server", "client", "support") if host.file(f"{WEBROOT}/.well-known/matrix/{name}").exists
+        name for name in ("server", "client", "support") if host.file(f"{well_known_files.DOCUMENTS_DIR}/{name}").exists
     ]
     assert present == [name for name in ("server", "client", "support") if name in EXPECTED]
 
 
 def test_nginx_mode_server_block_only_in_nginx_mode(host):
-    site = host.file(SITE)
-    if MODE != "nginx":
-        assert not site.exists
+    text = _file_of_mode(host, SITE, "nginx")
+    if text is None:
         return
-    assert (site.user, site.mode) == ("root", 0o644)
-    text = site.content_string
     for address in VARS["well_known_bind_addresses"]:
         assert f"listen {address}:443 ssl;" in text
     assert "listen 443 ssl;" not in text, "bind addresses are set, so no wildcard listen"
@@ -61,12 +61,9 @@ def test_nginx_mode_server_block_only_in_nginx_mode(host):
 
 
 def test_snippet_only_in_nginx_snippet_mode(host):
-    snippet = host.file(SNIPPET)
-    if MODE != "nginx_snippet":
-        assert not snippet.exists
+    text = _file_of_mode(host, SNIPPET, "nginx_snippet")
+    if text is None:
         return
-    assert (snippet.user, snippet.mode) == ("root", 0o644)
-    text = snippet.content_string
     directives = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
     assert not [line for line in directives if line.startswith("server")], "a snippet holds location blocks only"
     for name in EXPECTED:
