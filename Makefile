@@ -194,9 +194,13 @@ demo-clean: venv collection-path ## Stop what make demo started (Synapse, knot) 
 # real ansible-playbook runs (docs/performance.md). Long: about 10 minutes with the defaults.
 # `make bench BENCH_ARGS='--runs 5'`, `BENCH_ARGS='--baseline-names 200'` (extrapolated, labelled).
 BENCH_ARGS ?=
+# bench.py is a script, not a pytest run: it gets the import path pytest.ini gives the tests
+# (tests/support, tests/lab) from here.
+TEST_SUPPORT_PATH := $(CURDIR)/tests:$(CURDIR)/tests/lab
 .PHONY: bench
 bench: venv collection-path ## Benchmark the lookup and federation_check on N delayed names; prints the table
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(COLLECTION_ENV) $(VENV)/bin/python benchmarks/bench.py $(BENCH_ARGS)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS) \
+		PYTHONPATH=$(COLLECTIONS):$(TEST_SUPPORT_PATH) $(VENV)/bin/python benchmarks/bench.py $(BENCH_ARGS)
 
 # --- Packaging and cleanup -------------------------------------------------------
 

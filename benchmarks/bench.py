@@ -3,9 +3,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """``make bench``: resolve and check many server names through real ``ansible-playbook`` runs.
 
-Usage (``make bench`` runs it with the defaults; ``make bench BENCH_ARGS='--runs 5'`` passes more)::
+Usage (``make bench`` runs it with the defaults; ``make bench BENCH_ARGS='--runs 5'`` passes more;
+``tests`` and ``tests/lab`` must be on ``PYTHONPATH``, for ``support`` and ``pki``)::
 
-    .venv/bin/python benchmarks/bench.py [--names 1000] [--delay 0.05] [--runs 3]
+    PYTHONPATH=tests:tests/lab .venv/bin/python benchmarks/bench.py [--names 1000] [--delay 0.05] [--runs 3]
         [--baseline-names N] [--check-names 50] [--concurrency 64,128] [--only 0,1,2,3,4]
         [--json FILE] [--keep DIR]
 
@@ -44,12 +45,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-BENCH_DIR = Path(__file__).resolve().parent
-REPO_ROOT = BENCH_DIR.parent
-if str(BENCH_DIR) not in sys.path:
-    sys.path.insert(0, str(BENCH_DIR))
-
-import bench_world  # noqa: E402 - found through BENCH_DIR
+import bench_world
+from support.playbook import ansible_playbook, environment
 
 LOOKUP = "matrixops.delegation.resolve"
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -81,7 +78,7 @@ def _world_process(connection, workdir: str, count: int, delay: float) -> None:
                 break
             if command == "counts":
                 usage = resource.getrusage(resource.RUSAGE_SELF)
-                connection.send((world.counts(reset=True), usage.ru_utime + usage.ru_stime))
+                connection.send((world.counts(), usage.ru_utime + usage.ru_stime))
     finally:
         world.stop()
 
@@ -163,36 +160,6 @@ class PlaybookRun:
     peak_processes: int
     cpu: float  # user + system CPU seconds of ansible-playbook and every process it waited for
     output: str
-
-
-def ansible_playbook() -> str:
-    beside = Path(sys.executable).parent / "ansible-playbook"
-    if beside.exists():
-        return str(beside)
-    raise SystemExit(f"ansible-playbook not found beside {sys.executable}: run `make venv` and use .venv/bin/python")
-
-
-def environment() -> dict[str, str]:
-    env = dict(os.environ)
-    collections = env.get("ANSIBLE_COLLECTIONS_PATH") or str(REPO_ROOT / ".build" / "collections")
-    link = Path(collections) / "ansible_collections" / "matrixops" / "delegation"
-    if not link.exists():
-        raise SystemExit(f"{link} does not exist: run `make collection-path` (or set ANSIBLE_COLLECTIONS_PATH)")
-    env.update(
-        {
-            "ANSIBLE_COLLECTIONS_PATH": collections,
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_FORCE_COLOR": "0",
-            "ANSIBLE_RETRY_FILES_ENABLED": "0",
-            "ANSIBLE_LOCALHOST_WARNING": "0",
-            "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
-            "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
-            "ANSIBLE_STDOUT_CALLBACK": "default",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    env.pop("ANSIBLE_CONFIG", None)
-    return env
 
 
 def run_playbook(args: list[str], workdir: Path, *, task_prefix: str, timeout: float) -> PlaybookRun:

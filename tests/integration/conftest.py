@@ -1,55 +1,42 @@
 """Fixtures of the integration tests: the world (knot + HTTPS) and one batched playbook run.
 
 The whole suite needs a single ``ansible-playbook`` run for the lookup (one task per case, see
-``it_playbook``) plus one more for what a user sees on a failing task.  Each test then asserts
-its own case.  Services are started here and stopped at the end of the session; nothing that
-runs outside the tests is needed or used.
+``support.playbook.run_lookups``) plus one more for what a user sees on a failing task.  Each
+test then asserts its own case.  Services are started here and stopped at the end of the
+session; nothing that runs outside the tests is needed or used.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
+import it_world as w
 import pytest
+from it_cases import build_cases
+from support.playbook import Outcome, PlaybookRun, run_lookups, world_options
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 pytest.register_assert_rewrite("it_expect")
-
-import it_world as w  # noqa: E402
-from it_cases import build_cases  # noqa: E402
-from it_playbook import Outcome, Run, run_cases  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def world(tmp_path_factory: pytest.TempPathFactory):
-    runner = w.WorldRunner(tmp_path_factory.mktemp("world"))
-    try:
-        yield runner.start()
-    finally:
-        runner.stop()
+    with w.running(tmp_path_factory.mktemp("world")) as world:
+        yield world
 
 
 @pytest.fixture(scope="session")
 def lookup_options(world: w.World) -> dict:
-    return {
-        "nameservers": [world.nameserver],
-        "ca_path": str(world.ca_path),
-        "allow_private_addresses": True,
-        "timeout": w.TIMEOUT,
-    }
+    return world_options(world, w.TIMEOUT)
 
 
 @pytest.fixture(scope="session")
-def batch(world: w.World, lookup_options: dict, tmp_path_factory: pytest.TempPathFactory) -> Run:
+def batch(world: w.World, lookup_options: dict, tmp_path_factory: pytest.TempPathFactory) -> PlaybookRun:
     """The one playbook run that resolves every case."""
-    return run_cases(build_cases(lookup_options), tmp_path_factory.mktemp("batch"))
+    return run_lookups(build_cases(lookup_options), tmp_path_factory.mktemp("batch"))
 
 
 @pytest.fixture(scope="session")
-def outcome(batch: Run):
+def outcome(batch: PlaybookRun):
     def get(case: str) -> Outcome:
-        return batch.outcomes[case]
+        return Outcome.of(batch[case])
 
     return get
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import it_world as w
-from it_playbook import Case
+from support.playbook import Case
 
 # Names resolved alone, each in its own task, with the standard options (private addresses allowed).
 SINGLE_NAMES = [

@@ -1,4 +1,4 @@
-"""Expected-result builders and matchers for the lookup's result dict (DESIGN.md)."""
+"""Expected-result builders and matchers for the lookup's result dict (docs/architecture.md, "Resolution methods")."""
 
 from __future__ import annotations
 
@@ -113,36 +113,33 @@ def well_known_failed(host: str, error: Any, *, status: Any = None, m_server: An
     }
 
 
-def fell_through_to_default_port(host: str, address: str, well_known: dict, *, warnings: Any = ()) -> dict:
-    """Rule 6: the hostname itself on 8448."""
+def not_delegated(host: str, method: str, targets: list, well_known: dict, srv: list, *, warnings: Any = ()) -> dict:
+    """Rules 4 to 6: no delegation; the hostname is the Host header, the TLS name and the SNI."""
     return {
         "server_name": host,
-        "method": "default_port",
+        "method": method,
         "delegated_server": None,
         "host_header": host,
         "tls_server_name": host,
         "sni": host,
-        "targets": [target(host, 8448, address)],
+        "targets": targets,
         "well_known": well_known,
-        "srv": no_srv(host),
+        "srv": srv,
         "warnings": list(warnings) if isinstance(warnings, (list, tuple)) else warnings,
     }
 
 
+def fell_through_to_default_port(host: str, address: str, well_known: dict, *, warnings: Any = ()) -> dict:
+    """Rule 6: the hostname itself on 8448."""
+    return not_delegated(
+        host, "default_port", [target(host, 8448, address)], well_known, no_srv(host), warnings=warnings
+    )
+
+
 def fell_through_to_srv(host: str, well_known: dict, srv_target: str, port: int, address: str) -> dict:
     """Rule 4: ``_matrix-fed._tcp.<hostname>`` records, certificate still for the hostname."""
-    return {
-        "server_name": host,
-        "method": "srv",
-        "delegated_server": None,
-        "host_header": host,
-        "tls_server_name": host,
-        "sni": host,
-        "targets": [target(srv_target, port, address)],
-        "well_known": well_known,
-        "srv": [srv_query(host, record(10, 5, port, srv_target))],
-        "warnings": [],
-    }
+    srv = [srv_query(host, record(10, 5, port, srv_target))]
+    return not_delegated(host, "srv", [target(srv_target, port, address)], well_known, srv)
 
 
 def delegated_by_well_known(host: str, well_known: dict, *, warnings: Any = ()) -> dict:
@@ -180,6 +177,7 @@ __all__ = [
     "delegated_by_well_known",
     "fell_through_to_default_port",
     "fell_through_to_srv",
+    "not_delegated",
     "no_srv",
     "record",
     "srv_query",

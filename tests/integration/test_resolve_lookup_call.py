@@ -15,8 +15,8 @@ from it_expect import (
     assert_result,
     target,
 )
-from it_playbook import run_single_task
-from it_world import LONG_NAME, ip, n
+from it_world import LONG_NAME, WK_PATH, ip, n
+from support.playbook import LOOKUP, Outcome, run_tasks
 
 # -- terms ------------------------------------------------------------------------------------------
 
@@ -41,12 +41,12 @@ def test_name_is_fetched_once_per_lookup_call_however_often_it_appears(outcome, 
     first, second = outcome("once-twice-in-one-call").results
     assert first == second
     assert first["method"] == "well_known_explicit_port"
-    assert len(world.https.requests_for(n("once"))) == 1
+    assert len(world.https.requests_for(n("once"), WK_PATH)) == 1
 
 
 def test_answers_are_not_cached_across_tasks(outcome, world):
     assert outcome("twice-first-task").result == outcome("twice-second-task").result
-    assert len(world.https.requests_for(n("twice"))) == 2
+    assert len(world.https.requests_for(n("twice"), WK_PATH)) == 2
 
 
 # -- private addresses ------------------------------------------------------------------------------
@@ -140,9 +140,10 @@ def test_no_traceback_anywhere_in_the_playbook_output(batch):
 
 
 def test_failing_task_shows_the_user_a_readable_error(world, lookup_options, tmp_path):
-    proc = run_single_task("example.test.", lookup_options, tmp_path)
-    output = proc.stdout + proc.stderr
-    assert proc.returncode != 0, output
+    task = {"name": "Resolve", "ansible.builtin.debug": {"msg": f"{{{{ lookup('{LOOKUP}', term, **options) }}}}"}}
+    run = run_tasks([task], tmp_path, play_vars={"term": "example.test.", "options": lookup_options}, timeout=120)
+    output = run.output
+    assert run.returncode != 0, output
     assert "'example.test.'" in output, output
     assert "Traceback" not in output, output
 
@@ -165,7 +166,8 @@ def test_result_has_exactly_the_documented_keys(resolve):
 
 def test_every_case_of_the_batch_ran(batch):
     """Guards the harness: a case that neither returned nor failed would make tests vacuous."""
-    for name, got in batch.outcomes.items():
+    for name, registered in batch.results.items():
+        got = Outcome.of(registered)
         assert (got.results is None) != (got.error is None), name
     # the batch includes failing cases, so ansible-playbook itself reports their failures as ignored
     assert batch.returncode == 0, batch.output[-3000:]

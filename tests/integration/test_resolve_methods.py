@@ -1,4 +1,4 @@
-"""The ten resolution methods of DESIGN.md's table, each through real DNS and real HTTPS."""
+"""The ten resolution methods (docs/architecture.md, "Resolution methods"), each through real DNS and real HTTPS."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ from it_expect import (
     Text,
     assert_result,
     delegated_by_well_known,
+    fell_through_to_default_port,
+    fell_through_to_srv,
     no_srv,
+    not_delegated,
     record,
     srv_query,
     target,
@@ -205,57 +208,30 @@ def test_well_known_default_port(resolve):
 
 
 def test_srv_after_failed_well_known_certificate_name_is_hostname(resolve):
+    host = "srv.it.test"
     assert_result(
-        resolve("srv.it.test"),
-        {
-            "server_name": "srv.it.test",
-            "method": "srv",
-            "delegated_server": None,
-            "host_header": "srv.it.test",
-            "tls_server_name": "srv.it.test",
-            "sni": "srv.it.test",
-            "targets": [target("srv-host.it.test", 8454, ip(29))],
-            "well_known": well_known_failed("srv.it.test", Text("404"), status=404),
-            "srv": [srv_query("srv.it.test", record(10, 5, 8454, "srv-host.it.test"))],
-            "warnings": [],
-        },
+        resolve(host),
+        fell_through_to_srv(host, well_known_failed(host, Text("404"), status=404), "srv-host.it.test", 8454, ip(29)),
     )
 
 
 def test_srv_legacy_is_used_with_a_deprecation_warning(resolve):
+    host = "srv-legacy.it.test"
     assert_result(
-        resolve("srv-legacy.it.test"),
-        {
-            "server_name": "srv-legacy.it.test",
-            "method": "srv_legacy",
-            "delegated_server": None,
-            "host_header": "srv-legacy.it.test",
-            "tls_server_name": "srv-legacy.it.test",
-            "sni": "srv-legacy.it.test",
-            "targets": [target("srv-legacy-host.it.test", 8455, ip(30))],
-            "well_known": well_known_failed("srv-legacy.it.test", Text("404"), status=404),
-            "srv": [
-                srv_query("srv-legacy.it.test"),
-                srv_query("srv-legacy.it.test", record(10, 5, 8455, "srv-legacy-host.it.test"), legacy=True),
-            ],
-            "warnings": [Text("_matrix._tcp", "deprecated")],
-        },
+        resolve(host),
+        not_delegated(
+            host,
+            "srv_legacy",
+            [target("srv-legacy-host.it.test", 8455, ip(30))],
+            well_known_failed(host, Text("404"), status=404),
+            [srv_query(host), srv_query(host, record(10, 5, 8455, "srv-legacy-host.it.test"), legacy=True)],
+            warnings=[Text("_matrix._tcp", "deprecated")],
+        ),
     )
 
 
 def test_default_port_when_nothing_else(resolve):
+    host = "default.it.test"
     assert_result(
-        resolve("default.it.test"),
-        {
-            "server_name": "default.it.test",
-            "method": "default_port",
-            "delegated_server": None,
-            "host_header": "default.it.test",
-            "tls_server_name": "default.it.test",
-            "sni": "default.it.test",
-            "targets": [target("default.it.test", 8448, WK_IP)],
-            "well_known": well_known_failed("default.it.test", Text("404"), status=404),
-            "srv": no_srv("default.it.test"),
-            "warnings": [],
-        },
+        resolve(host), fell_through_to_default_port(host, WK_IP, well_known_failed(host, Text("404"), status=404))
     )

@@ -74,31 +74,28 @@ def test_servfail_on_legacy_srv_query_is_an_error_naming_query_and_rcode(lookup_
     assert lookup_error(n("srv-servfail-legacy")) == Text("_matrix._tcp.srv-servfail-legacy.it.test", "SERVFAIL")
 
 
-def test_nxdomain_on_srv_queries_falls_through_to_default_port(resolve):
-    host = n("srv-nxdomain")
+def falls_through_to_default_port(resolve, label: str, **expected) -> None:
+    """``label`` has no SRV records: the hostname itself on port 8448, no warnings."""
+    host = n(label)
     assert_result(
         resolve(host),
         {
             "method": "default_port",
             "targets": [target(host, 8448, WK_IP)],
-            "well_known": well_known_failed(host, Text("404"), status=404),
             "srv": no_srv(host),
             "warnings": [],
+            **expected,
         },
     )
+
+
+def test_nxdomain_on_srv_queries_falls_through_to_default_port(resolve):
+    host = n("srv-nxdomain")
+    falls_through_to_default_port(resolve, "srv-nxdomain", well_known=well_known_failed(host, Text("404"), status=404))
 
 
 def test_nodata_on_srv_queries_falls_through_to_default_port(resolve):
-    host = n("srv-nodata")
-    assert_result(
-        resolve(host),
-        {
-            "method": "default_port",
-            "targets": [target(host, 8448, WK_IP)],
-            "srv": no_srv(host),
-            "warnings": [],
-        },
-    )
+    falls_through_to_default_port(resolve, "srv-nodata")
 
 
 def test_no_address_at_all_is_an_error(lookup_error):

@@ -14,25 +14,18 @@ uses ``fuzz``):
 from __future__ import annotations
 
 import os
-import sys
 import time
-from pathlib import Path
 
 import pytest
+import rb_world as w
 from hypothesis import HealthCheck, Phase, settings
+from support.playbook import world_options
 
-HERE = Path(__file__).resolve().parent
-for path in (HERE, HERE.parent / "integration", HERE.parent / "integration" / "federation"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-import rb_world as w  # noqa: E402
-
-from ansible_collections.matrixops.delegation.plugins.module_utils._resolution import (  # noqa: E402
+from ansible_collections.matrixops.delegation.plugins.module_utils._resolution import (
     Resolution,
     ResolutionError,
 )
-from ansible_collections.matrixops.delegation.plugins.module_utils._resolver import (  # noqa: E402
+from ansible_collections.matrixops.delegation.plugins.module_utils._resolver import (
     ResolveOptions,
     Resolver,
 )
@@ -55,11 +48,8 @@ settings.load_profile(os.environ.get("MATRIXOPS_FUZZ", "brief"))
 
 @pytest.fixture(scope="session")
 def world(tmp_path_factory: pytest.TempPathFactory):
-    runner = w.WorldRunner(tmp_path_factory.mktemp("robustness"))
-    try:
-        yield runner.start()
-    finally:
-        runner.stop()
+    with w.running(tmp_path_factory.mktemp("robustness")) as world:
+        yield world
 
 
 class Resolve:
@@ -70,14 +60,7 @@ class Resolve:
         self.timeout = timeout
 
     def options(self, **overrides: object) -> ResolveOptions:
-        values = {
-            "nameservers": [self.world.nameserver],
-            "timeout": self.timeout,
-            "ca_path": str(self.world.ca_path),
-            "allow_private_addresses": True,
-            **overrides,
-        }
-        return ResolveOptions(**values)  # type: ignore[arg-type]
+        return ResolveOptions(**{**world_options(self.world, self.timeout), **overrides})  # type: ignore[arg-type]
 
     def timed(self, name: str, **overrides: object) -> tuple[Resolution | ResolutionError, float]:
         """The result (or the ResolutionError) and the seconds it took. Any other exception escapes."""

@@ -3,90 +3,60 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The robustness world: a nameserver and hostile HTTPS peers on ``<net>.0/24`` of loopback.
 
-``<net>`` is ``MATRIXOPS_RB_NET`` (e.g. ``127.0.70``) or else the first of ``127.0.70`` …
-``127.0.79`` whose addresses are free (the lookup tests use 127.0.1-20, the federation tests
-127.0.40-59). Nothing binds a wildcard address.
+``<net>`` is the world ``rb`` of ``support.net``: ``MATRIXOPS_RB_NET`` (e.g. ``127.0.70``) or else
+the first free one of ``127.0.70`` … ``127.0.79``. Nothing binds a wildcard address.
 
 =====================  ==========================================================================
-``<net>.53:5353``      :mod:`rb_dns` nameserver for ``rb.test`` (UDP and TCP), every name's
-                       misbehaviour in :data:`ENTRIES`
+``<net>.53:5353``      ``support.nameserver`` for ``rb.test`` (UDP and TCP), every name's
+                       misbehaviour in :data:`DNS`
 ``<net>.10:443``       the well-known server: one virtual host per scenario (by ``Host``), a
                        certificate from the run's CA for every scenario name; ``:8443`` too
 ``<net>.11:443``       accepts TCP, never starts TLS (a stalled handshake)
 ``<net>.12:443``       a redirect target by IP literal: its certificate has ``<net>.12`` as an IP SAN
 ``<net>.13:443``       the same certificate, which does not name ``<net>.13``
 ``<net>.20-22``        TLS peers on 443 and 8448: not-yet-valid, IP-only, TLS 1.0 only
-``<net>.30:8448``      key servers (one virtual host per scenario), keys signed here with
-                       ``cryptography`` independently of the collection's ``_signing``
+``<net>.30:8448``      key servers (one virtual host per scenario), keys signed by
+                       ``support.matrix``, independently of the collection's ``_signing``
+``<net>.40``           an HTTP site on a free port (test_robustness_config_files)
+``<net>.54``           a scripted nameserver on a free port (test_fuzz_srv)
 ``<net>.99``           nothing listens: connections are refused
 =====================  ==========================================================================
 """
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import datetime as dt
 import json
-import os
-import socket
-import ssl
-import sys
-import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+import pki
+from support import net
+from support import peers as h
+from support.matrix import KEYS_PATH, VERSION_PATH, SigningKey, canonical_json, key_response
+from support.matrix import WELL_KNOWN_PATH as WK_PATH
+from support.nameserver import Nameserver, Zone
 
-LAB_DIR = Path(__file__).resolve().parents[1] / "lab"
-if str(LAB_DIR) not in sys.path:
-    sys.path.insert(0, str(LAB_DIR))
-
-import pki  # noqa: E402
-import rb_https as h  # noqa: E402
-from rb_dns import Entry, Nameserver  # noqa: E402
-
-
-def _in_use(address: str, port: int) -> bool:
-    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-        with socket.socket(socket.AF_INET, kind) as sock:
-            if kind == socket.SOCK_STREAM:  # as the servers do: TIME_WAIT is no obstacle
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((address, port))
-            except OSError:
-                return True
-    return False
-
-
-def _choose_net() -> str:
-    configured = os.environ.get("MATRIXOPS_RB_NET")
-    if configured:
-        return configured
-    for third in range(70, 80):
-        net = f"127.0.{third}"
-        if not any(_in_use(address, port) for address, port in ((f"{net}.53", 5353), (f"{net}.10", 443))):
-            return net
-    return "127.0.70"  # all busy: fail later with a clear "address already in use"
-
-
-NET = _choose_net()
-ZONE = "rb.test"
 DNS_PORT = 5353
-DNS_IP = f"{NET}.53"
-WK_IP = f"{NET}.10"
-STALL_IP = f"{NET}.11"
-IP_TARGET = f"{NET}.12"  # its certificate names this address
-IP_TARGET_UNNAMED = f"{NET}.13"  # same certificate: does not name this address
-TLS_FUTURE_IP = f"{NET}.20"
-TLS_IP_ONLY_IP = f"{NET}.21"
-TLS_10_IP = f"{NET}.22"
-KEYS_IP = f"{NET}.30"
-DEAD_IP = f"{NET}.99"
+NET = net.allocate(
+    "rb",
+    binds=[(53, DNS_PORT), (10, 443), (10, 8443), (11, 443), (12, 443), (13, 443), (30, 8448)]
+    + [(host, port) for host in (20, 21, 22) for port in (443, 8448)],
+)
+ZONE = "rb.test"
+DNS_IP = NET.ip(53)
+WK_IP = NET.ip(10)
+STALL_IP = NET.ip(11)
+IP_TARGET = NET.ip(12)  # its certificate names this address
+IP_TARGET_UNNAMED = NET.ip(13)  # same certificate: does not name this address
+TLS_FUTURE_IP = NET.ip(20)
+TLS_IP_ONLY_IP = NET.ip(21)
+TLS_10_IP = NET.ip(22)
+KEYS_IP = NET.ip(30)
+DEAD_IP = NET.ip(99)
 FED_PORT = 8448
-WK_PATH = "/.well-known/matrix/server"
-KEYS_PATH = "/_matrix/key/v2/server"
-VERSION_PATH = "/_matrix/federation/v1/version"
 
 TIMEOUT = 1.0  # the resolver's timeout for the catalogue rows
 DL_T = 0.5  # ... and for the deadline tests
@@ -99,39 +69,8 @@ def n(label: str) -> str:
 DELEGATED = f"target.{ZONE}:8448"  # the m.server of the answers that delegate
 
 # -- DNS ----------------------------------------------------------------------------------------------
-ENTRIES: dict[str, Entry] = {}
-
-
-def entry(name: str) -> Entry:
-    return ENTRIES.setdefault(name.lower(), Entry())
-
-
-def a(name: str, *addresses: str, **behaviour: object) -> None:
-    """A (and AAAA for IPv6) records of ``name``; ``behaviour`` sets :class:`Entry` fields."""
-    record = entry(name)
-    for address in addresses:
-        record.records.setdefault("AAAA" if ":" in address else "A", []).append(address)
-    for key, value in behaviour.items():
-        setattr(record, key, value)
-
-
-def srv(name: str, *records: str, service: str = "_matrix-fed._tcp", **behaviour: object) -> str:
-    """SRV records ``"priority weight port target."`` at ``<service>.<name>``; returns that name."""
-    qname = f"{service}.{name}"
-    record = entry(qname)
-    if records:
-        record.records.setdefault("SRV", []).extend(records)
-    for key, value in behaviour.items():
-        setattr(record, key, value)
-    return qname
-
-
-def cname(name: str, target: str, **behaviour: object) -> None:
-    record = entry(name)
-    record.records["CNAME"] = [f"{target}."]
-    for key, value in behaviour.items():
-        setattr(record, key, value)
-
+DNS = Zone(ZONE, DNS_IP)
+a, srv, cname = DNS.a, DNS.srv, DNS.cname
 
 a(n("target"), DEAD_IP)
 
@@ -144,10 +83,9 @@ GOOD_NAMES: set[str] = {n("target")}
 def well_known(label: str, handler: h.Handler, path: str = WK_PATH, **dns_behaviour: object) -> str:
     """``<label>.rb.test`` points at the well-known server, which answers ``handler`` for ``path``."""
     name = n(label)
-    if WK_IP not in entry(name).records.get("A", []):
+    if name not in DNS.names_with_address(WK_IP):
         a(name, WK_IP)
-    for key, value in dns_behaviour.items():
-        setattr(entry(name), key, value)
+    a(name, **dns_behaviour)
     WK_ROUTES[(name, path)] = handler
     GOOD_NAMES.add(name)
     return name
@@ -229,7 +167,7 @@ MANY = 24  # SRV records: far over 512 bytes, so the UDP answer is truncated
 srv(n("dns-many"), *(f"{10 + i} 0 {8400 + i} many-{i}.{ZONE}." for i in range(MANY)))
 for i in range(MANY):
     a(n(f"many-{i}"), DEAD_IP)
-EVIL_IP = f"{NET}.66"
+EVIL_IP = NET.ip(66)
 a(n("dns-foreign-owner"), EVIL_IP, owner=n("evil"))
 srv(n("dns-foreign-srv"), f"10 5 8448 {n('evil')}.", owner=f"_matrix-fed._tcp.{n('evil')}")
 a(n("dns-foreign-srv"), DEAD_IP)
@@ -250,29 +188,7 @@ def server_name(label: str) -> str:
     return f"{n(label)}:{FED_PORT}"
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii").rstrip("=")
-
-
-def canonical_json(value: object) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
-
-
-SEED = bytes(range(100, 132))
-KEY_ID = "ed25519:rb"
-
-
-def signed_keys(name: str, valid_until_ts: int) -> dict:
-    private = Ed25519PrivateKey.from_private_bytes(SEED)
-    public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    body = {
-        "server_name": name,
-        "valid_until_ts": valid_until_ts,
-        "verify_keys": {KEY_ID: {"key": _b64(public)}},
-        "old_verify_keys": {},
-    }
-    body["signatures"] = {name: {KEY_ID: _b64(private.sign(canonical_json(body)))}}
-    return body
+KEY = SigningKey("ed25519:rb", bytes(range(100, 132)))
 
 
 def duplicate_key(document: dict, key: str, value: object, *, first: bool) -> bytes:
@@ -284,7 +200,7 @@ def duplicate_key(document: dict, key: str, value: object, *, first: bool) -> by
 
 def key_routes(label: str, valid_until_ts: int) -> dict:
     name = server_name(label)
-    keys = signed_keys(name, valid_until_ts)
+    keys = key_response(name, valid_until_ts, [KEY])
     if label == "keys-dup-first":  # a wrong server_name first, the signed one last
         body = duplicate_key(keys, "server_name", "evil.rb.test:8448", first=True)
     elif label == "keys-dup-last":  # the signed server_name first, a wrong one last
@@ -339,77 +255,49 @@ class World:
     now_ms: int
 
 
-def _context(cert: pki.IssuedCert, *, tls10: bool = False) -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert.cert_path, cert.key_path)
-    if tls10:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            context.minimum_version = ssl.TLSVersion.TLSv1
-            context.maximum_version = ssl.TLSVersion.TLSv1
-        context.set_ciphers("DEFAULT:@SECLEVEL=0")
-    return context
+def listeners(ca: pki.CertificateAuthority, base: Path, now: dt.datetime, valid_until: int) -> list[h.Listener]:
+    """Every HTTPS peer, with certificates from ``ca`` (written under ``base``)."""
+    good = h.server_context(pki.issue_cert(ca, base / "good", [*sorted(GOOD_NAMES), IP_TARGET]))
+    future = pki.issue_cert(
+        ca,
+        base / "future",
+        [n("tls-future")],
+        not_before=now + dt.timedelta(days=1),
+        not_after=now + dt.timedelta(days=30),
+    )
+    tls_contexts = {
+        "tls-future": h.server_context(future),
+        "tls-ip-only": h.server_context(pki.issue_cert(ca, base / "ip-only", [TLS_IP_ONLY_IP])),
+        "tls-10": h.server_context(pki.issue_cert(ca, base / "tls10", [n("tls-10")]), tls10=True),
+    }
+    key_server = {
+        route: handler for label in KEY_SCENARIOS for route, handler in key_routes(label, valid_until).items()
+    }
+    result = [
+        h.Listener(WK_IP, 443, good, WK_ROUTES),
+        h.Listener(WK_IP, 8443, good, WK_8443_ROUTES),
+        h.Listener(STALL_IP, 443, stall=True),
+        h.Listener(IP_TARGET, 443, good, IP_TARGET_ROUTES),
+        h.Listener(IP_TARGET_UNNAMED, 443, good, IP_TARGET_ROUTES),
+        h.Listener(KEYS_IP, FED_PORT, good, key_server),
+    ]
+    for label, context in tls_contexts.items():
+        routes = {
+            WK_PATH: delegation(DELEGATED),
+            **{path: reply for (_host, path), reply in key_routes(label, valid_until).items()},
+        }
+        result += [h.Listener(TLS_PEERS[label], port, context, routes) for port in (443, FED_PORT)]
+    return result
 
 
-class WorldRunner:
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = Path(workdir)
-        self.dns: Nameserver | None = None
-        self.peers: h.Peers | None = None
-
-    def start(self) -> World:
-        base = self.workdir / "pki"
-        ca = pki.create_ca(base / "ca", common_name="matrixops robustness CA")
-        now = pki.utcnow()
-        good = _context(pki.issue_cert(ca, base / "good", [*sorted(GOOD_NAMES), IP_TARGET]))
-        future = pki.issue_cert(
-            ca,
-            base / "future",
-            [n("tls-future")],
-            not_before=now + dt.timedelta(days=1),
-            not_after=now + dt.timedelta(days=30),
-        )
-        ip_only = pki.issue_cert(ca, base / "ip-only", [TLS_IP_ONLY_IP])
-        tls10 = pki.issue_cert(ca, base / "tls10", [n("tls-10")])
-        now_ms = int(now.timestamp() * 1000)
-        valid_until = now_ms + 86_400_000
-
-        def peer_routes(label: str) -> dict:
-            return {
-                WK_PATH: delegation(DELEGATED),
-                **{path: handler for (_host, path), handler in key_routes(label, valid_until).items()},
-            }
-
-        key_server: dict = {}
-        for label in KEY_SCENARIOS:
-            key_server.update(key_routes(label, valid_until))
-        listeners = [
-            h.Listener(WK_IP, 443, good, WK_ROUTES),
-            h.Listener(WK_IP, 8443, good, WK_8443_ROUTES),
-            h.Listener(STALL_IP, 443, None),
-            h.Listener(IP_TARGET, 443, good, IP_TARGET_ROUTES),
-            h.Listener(IP_TARGET_UNNAMED, 443, good, IP_TARGET_ROUTES),
-            h.Listener(KEYS_IP, FED_PORT, good, key_server),
-        ]
-        for label, cert, tls_10 in (
-            ("tls-future", future, False),
-            ("tls-ip-only", ip_only, False),
-            ("tls-10", tls10, True),
-        ):
-            for port in (443, FED_PORT):
-                listeners.append(h.Listener(TLS_PEERS[label], port, _context(cert, tls10=tls_10), peer_routes(label)))
-        self.dns = Nameserver(DNS_IP, DNS_PORT, ENTRIES)
-        try:
-            self.peers = h.Peers(listeners)
-        except BaseException:
-            self.dns.close()
-            raise
-        return World(ca.bundle_path, self.dns.nameserver, self.dns, self.peers, now_ms)
-
-    def stop(self) -> None:
-        if self.peers is not None:
-            self.peers.close()
-            self.peers = None
-        if self.dns is not None:
-            self.dns.close()
-            self.dns = None
+@contextlib.contextmanager
+def running(workdir: Path) -> Iterator[World]:
+    """The nameserver and the peers, with the certificates in ``workdir``, until the block ends."""
+    ca = pki.create_ca(workdir / "pki" / "ca", common_name="matrixops robustness CA")
+    now = pki.utcnow()
+    now_ms = int(now.timestamp() * 1000)
+    with (
+        Nameserver(DNS_IP, DNS_PORT, DNS) as dns,
+        h.Peers(listeners(ca, workdir / "pki", now, now_ms + 86_400_000)) as peers,
+    ):
+        yield World(ca.bundle_path, dns.nameserver, dns, peers, now_ms)

@@ -76,30 +76,37 @@ NOT_STRINGS = st.one_of(
 DNS_HOST = re.compile(r"\A[A-Za-z0-9-](?:[A-Za-z0-9.-]*[A-Za-z0-9-])?\Z")
 
 
-@given(st.one_of(NAMES, NOT_STRINGS))
-def test_fuzz_parse_server_name(value):
+def parsed(parse, *args, **kwargs) -> tuple | None:
+    """What ``parse`` returns, or None when it refused the value with a ServerNameError that says why."""
     try:
-        parsed, warnings = parse_server_name(value)
+        return parse(*args, **kwargs)
     except ServerNameError as exc:
         assert str(exc)
+        return None
+
+
+@given(st.one_of(NAMES, NOT_STRINGS))
+def test_fuzz_parse_server_name(value):
+    got = parsed(parse_server_name, value)
+    if got is None:
         return
-    assert isinstance(parsed, ServerName)
+    parsed_name, warnings = got
+    assert isinstance(parsed_name, ServerName)
     assert all(isinstance(warning, str) for warning in warnings)
-    text = str(parsed)
+    text = str(parsed_name)
     assert text.isascii() and text.isprintable()
-    if parsed.kind == "dns":
-        assert DNS_HOST.match(parsed.host) and len(parsed.host) <= 255 and ".." not in parsed.host
-    assert parsed.port is None or 1 <= parsed.port <= 65535
-    assert parse_server_name(text)[0] == parsed  # the normal form parses to itself
+    if parsed_name.kind == "dns":
+        assert DNS_HOST.match(parsed_name.host) and len(parsed_name.host) <= 255 and ".." not in parsed_name.host
+    assert parsed_name.port is None or 1 <= parsed_name.port <= 65535
+    assert parse_server_name(text)[0] == parsed_name  # the normal form parses to itself
 
 
 @given(st.one_of(NAMES), st.booleans())
 def test_fuzz_parse_host(value, allow_unicode):
-    try:
-        host, kind, warnings = parse_host(value, allow_unicode=allow_unicode)
-    except ServerNameError as exc:
-        assert str(exc)
+    got = parsed(parse_host, value, allow_unicode=allow_unicode)
+    if got is None:
         return
+    host, kind, warnings = got
     assert kind in ("dns", "ipv4", "ipv6")
     assert host.isascii()
     assert all(isinstance(warning, str) for warning in warnings)

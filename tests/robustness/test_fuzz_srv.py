@@ -29,7 +29,7 @@ import pytest
 import rb_world as w
 from hypothesis import given
 from hypothesis import strategies as st
-from rb_dns import Nameserver
+from support.nameserver import Nameserver
 
 from ansible_collections.matrixops.delegation.plugins.module_utils._dns import (
     AddressAnswer,
@@ -198,7 +198,7 @@ class ScriptedAnswers:
 
 @pytest.fixture(scope="module")
 def scripted_nameserver():
-    server = Nameserver(f"{w.NET}.54", 0)
+    server = Nameserver(w.NET.ip(54), 0)
     port = DnsPythonPort([NameserverOption(server.address, server.port)], 0.5, workers=4)
     yield server, port
     port.close()

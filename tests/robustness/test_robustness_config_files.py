@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import subprocess
 import threading
 import urllib.error
 import urllib.request
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import rb_world as w
-from it_playbook import ansible_playbook, environment
+from support.playbook import run_module_cases
 
 OLD = {"m.server": "old.example.test:443"}
 NEW = {"m.server": "new.example.test:443"}
@@ -33,8 +32,8 @@ SERVED = ".well-known/matrix/server"
 class Site:
     def __init__(self, root: Path) -> None:
         handler = functools.partial(_QuietHandler, directory=str(root))
-        self.server = http.server.ThreadingHTTPServer((f"{w.NET}.40", 0), handler)
-        self.url = f"http://{w.NET}.40:{self.server.server_address[1]}/"
+        self.server = http.server.ThreadingHTTPServer((w.NET.ip(40), 0), handler)
+        self.url = f"http://{w.NET.ip(40)}:{self.server.server_address[1]}/"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
@@ -82,58 +81,27 @@ def transaction(tmp_path_factory):
     counter = base / "activations"
     before = snapshot(root, conf)
     site = Site(root)
-    tasks = []
-    for case, commands in CASES.items():
-        args = {
-            "files": [
-                {"path": str(root / SERVED), "content": json.dumps(NEW)},
-                {"path": str(root / "new-dir" / "client"), "content": "{}"},
-                {"path": str(conf), "content": "new configuration\n", "mode": "0600"},
-            ],
+    files = [
+        {"path": str(root / SERVED), "content": json.dumps(NEW)},
+        {"path": str(root / "new-dir" / "client"), "content": "{}"},
+        {"path": str(conf), "content": "new configuration\n", "mode": "0600"},
+    ]
+    cases = {
+        case: {
+            "files": files,
             **{key: [part.format(counter=counter, conf=conf) for part in value] for key, value in commands.items()},
         }
-        tasks.append(
-            {
-                "name": case,
-                "matrixops.delegation.config_files": args,
-                "register": f"r_{case.replace('-', '_')}",
-                "ignore_errors": True,
-            }
-        )
-    out = base / "results.json"
-    tasks.append(
-        {
-            "name": "Write the results",
-            "ansible.builtin.copy": {
-                "dest": str(out),
-                "content": "{{ results | to_json }}",
-                "mode": "0644",
-            },
-            "vars": {"results": {case: f"{{{{ r_{case.replace('-', '_')} }}}}" for case in CASES}},
-        }
-    )
-    playbook = base / "playbook.yml"
-    playbook.write_text(
-        json.dumps([{"name": "Transactions", "hosts": "localhost", "gather_facts": False, "tasks": tasks}])
-    )
+        for case, commands in CASES.items()
+    }
     try:
-        proc = subprocess.run(
-            [ansible_playbook(), "-i", "localhost,", "-c", "local", str(playbook)],
-            cwd=base,
-            env=environment(),
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert out.exists(), proc.stdout + proc.stderr
+        run = run_module_cases("matrixops.delegation.config_files", cases, base)
         yield {
-            "results": json.loads(out.read_text()),
+            "results": run.results,
             "before": before,
             "after": snapshot(root, conf),
             "served": site.get(SERVED),
             "activations": counter.read_text().splitlines() if counter.exists() else [],
-            "output": proc.stdout + proc.stderr,
+            "output": run.output,
         }
     finally:
         site.close()

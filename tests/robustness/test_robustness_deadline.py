@@ -46,6 +46,15 @@ def within(seconds: float, bound: float, what: str) -> None:
     )
 
 
+def resolved_within(resolve_dl, label: str, method: str, bound: float, what: str) -> tuple[dict, float]:
+    """``label`` resolves by ``method`` within ``bound``; returns the result and the seconds it took."""
+    outcome, seconds = resolve_dl.timed(w.n(label))
+    result = outcome.to_dict()
+    assert result["method"] == method
+    within(seconds, bound, what)
+    return result, seconds
+
+
 def test_the_documented_bound_is_the_one_tested():
     text = " ".join(ModuleDocFragment.DOCUMENTATION.split())
     assert f"at most {WELL_KNOWN_BUDGET_FACTOR} times O(timeout)" in text
@@ -67,9 +76,10 @@ def test_stalled_tls_handshake_is_cut_at_timeout(resolve_dl):
 
 def test_redirect_chain_where_every_hop_is_slow_stops_at_the_well_known_budget(resolve_dl, world):
     started = time.monotonic()
-    outcome, seconds = resolve_dl.timed(w.n("dl-hop0"))  # 10 hops of 0.9 T each: 9 T unbounded
-    result = outcome.to_dict()
-    assert result["method"] == "default_port"
+    # 10 hops of 0.9 T each: 9 T unbounded
+    result, seconds = resolved_within(
+        resolve_dl, "dl-hop0", "default_port", WELL_KNOWN_BOUND, "a redirect chain of slow hops"
+    )
     assert re.search(
         r"dl-hop\d+\.rb\.test/.*: (no complete response within|no time left)", result["well_known"]["error"]
     )
@@ -80,14 +90,12 @@ def test_redirect_chain_where_every_hop_is_slow_stops_at_the_well_known_budget(r
     ]
     assert 3 <= len(hops) <= 4  # it really was slow, and it was stopped
     assert seconds >= WELL_KNOWN_BOUND - SLACK
-    within(seconds, WELL_KNOWN_BOUND, "a redirect chain of slow hops")
 
 
 def test_redirect_chain_over_slow_dns_stops_at_the_well_known_budget(resolve_dl):
     """Each hop is a new host name whose address lookup answers at 0.95 T: the lookups count too."""
-    outcome, seconds = resolve_dl.timed(w.n("dl-dnshop0"))
-    assert outcome.to_dict()["method"] == "default_port"
-    within(seconds, WELL_KNOWN_BOUND, "a redirect chain over slow DNS (the rest of the name is fast)")
+    what = "a redirect chain over slow DNS (the rest of the name is fast)"
+    resolved_within(resolve_dl, "dl-dnshop0", "default_port", WELL_KNOWN_BOUND, what)
 
 
 def test_cname_chain_on_slow_dns_is_one_query_within_timeout(resolve_dl):
@@ -118,15 +126,11 @@ def test_truncated_answer_then_slow_tcp_is_one_query_within_timeout(resolve_dl):
 
 def test_many_slow_srv_targets_stay_within_the_name_bound(resolve_dl):
     """12 SRV targets, each address lookup answered at 0.8 T."""
-    outcome, seconds = resolve_dl.timed(w.n("dl-many"))
-    assert outcome.to_dict()["method"] == "srv"
-    within(seconds, SRV_NAME_BOUND, "a name with many slow SRV targets")
+    resolved_within(resolve_dl, "dl-many", "srv", SRV_NAME_BOUND, "a name with many slow SRV targets")
 
 
 def test_slow_dns_on_every_query_and_a_silent_well_known_stay_within_the_name_bound(resolve_dl):
-    outcome, seconds = resolve_dl.timed(w.n("dl-all"))
-    result = outcome.to_dict()
-    assert result["method"] == "srv"
+    what = "slow DNS everywhere and a silent well-known server"
+    result, seconds = resolved_within(resolve_dl, "dl-all", "srv", SRV_NAME_BOUND, what)
     assert result["well_known"]["error"].endswith(f"no complete response within {T:g}s")
     assert seconds >= 3 * T  # it really was slow
-    within(seconds, SRV_NAME_BOUND, "slow DNS everywhere and a silent well-known server")

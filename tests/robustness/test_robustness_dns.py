@@ -1,7 +1,7 @@
 # Copyright (c) 2026, matrixops.delegation contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Broken DNS, through the real dnspython port against the world's nameserver (rb_dns)."""
+"""Broken DNS, through the real dnspython port against the world's nameserver (support.nameserver)."""
 
 from __future__ import annotations
 

@@ -3,8 +3,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """What a user sees: catalogue rows through a real ``ansible-playbook`` (the lookup and the module).
 
-One playbook run for the lookup (``it_playbook`` of the integration tests, one task per case) and
-one for ``federation_check`` (``fed_playbook``): the messages are the ones docs/robustness.md
+One playbook run for the lookup and one for ``federation_check`` (``support.playbook``, one task
+per case): the messages are the ones docs/robustness.md
 quotes, and no hostile peer ever puts a Python traceback in front of the user.
 """
 
@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import pytest
 import rb_world as w
-from fed_playbook import run_checks
-from it_playbook import Case, run_cases
+from support.playbook import Case, Outcome, run_lookups, run_module_cases, world_options
 
 PREFIX = "matrixops.delegation.resolve: "
 FAILING = {
@@ -41,38 +40,26 @@ CHECKS = {
 
 @pytest.fixture(scope="module")
 def lookup_run(world, tmp_path_factory):
-    options = {
-        "nameservers": [world.nameserver],
-        "ca_path": str(world.ca_path),
-        "allow_private_addresses": True,
-        "timeout": w.TIMEOUT,
-    }
-    cases = {name: Case([name], options) for name in [*FAILING, *FALLING_THROUGH]}
-    cases["drip"] = Case([w.n("dl-drip")], {**options, "timeout": w.DL_T})
-    return run_cases(cases, tmp_path_factory.mktemp("lookup"))
+    cases = {name: Case([name], world_options(world, w.TIMEOUT)) for name in [*FAILING, *FALLING_THROUGH]}
+    cases["drip"] = Case([w.n("dl-drip")], world_options(world, w.DL_T))
+    return run_lookups(cases, tmp_path_factory.mktemp("lookup"))
 
 
 @pytest.fixture(scope="module")
 def check_run(world, tmp_path_factory):
-    common = {
-        "nameservers": [world.nameserver],
-        "ca_path": str(world.ca_path),
-        "allow_private_addresses": True,
-        "timeout": w.TIMEOUT,
-    }
-    cases = {label: {**common, "server_name": w.server_name(label)} for label in CHECKS}
-    return run_checks(cases, tmp_path_factory.mktemp("check"))
+    cases = {label: {**world_options(world, w.TIMEOUT), "server_name": w.server_name(label)} for label in CHECKS}
+    return run_module_cases("matrixops.delegation.federation_check", cases, tmp_path_factory.mktemp("check"))
 
 
 @pytest.mark.parametrize("name", sorted(FAILING))
 def test_lookup_error_names_the_server_name_the_step_and_the_reason(lookup_run, name):
-    error = lookup_run.outcomes[name].error
+    error = Outcome.of(lookup_run[name]).error
     assert error is not None and PREFIX + FAILING[name] in error, error
 
 
 @pytest.mark.parametrize("name", sorted(FALLING_THROUGH))
 def test_well_known_failure_is_a_reason_in_the_result_not_a_task_failure(lookup_run, name):
-    outcome = lookup_run.outcomes[name]
+    outcome = Outcome.of(lookup_run[name])
     assert outcome.error is None, outcome.error
     expected = FALLING_THROUGH[name]
     if expected is not None:
@@ -87,7 +74,7 @@ def test_grammar_breaking_m_server_is_an_ansible_warning(lookup_run):
 
 
 def test_dripping_well_known_is_cut_at_timeout_in_a_real_run(lookup_run):
-    result = lookup_run.outcomes["drip"].result
+    result = Outcome.of(lookup_run["drip"]).result
     assert result["well_known"]["error"].endswith(f"no complete response within {w.DL_T:g}s")
 
 

@@ -6,36 +6,30 @@
   ``$MATRIXOPS_LAB_DIR`` when that is set (installed there once, about 30 s, then reused by
   every run), else it is installed for the session and removed afterwards.
 * ``hostile_run``, ``synapse_run``, ``check_mode_run``: one ``ansible-playbook`` run each, every
-  case one task (fed_cases.py); tests then assert their own case.
+  case one task (fed_cases.py, ``support.playbook.run_module_cases``); tests then assert their
+  own case.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import fed_cases
+import fed_world as w
 import pytest
+import synapse as lab_synapse
+from support.playbook import PlaybookRun, run_module_cases
 
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
-
-import fed_cases  # noqa: E402
-import fed_world as w  # noqa: E402
-import synapse as lab_synapse  # noqa: E402  (tests/lab, put on sys.path by fed_world)
-from fed_playbook import Run, run_checks  # noqa: E402
+MODULE = "matrixops.delegation.federation_check"
 
 
 @pytest.fixture(scope="session")
 def fed_world(tmp_path_factory: pytest.TempPathFactory):
-    runner = w.WorldRunner(tmp_path_factory.mktemp("fed-world"))
-    try:
-        yield runner.start()
-    finally:
-        runner.stop()
+    with w.running(tmp_path_factory.mktemp("fed-world")) as world:
+        yield world
 
 
 @dataclass
@@ -74,15 +68,18 @@ def synapse_server(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
-def hostile_run(fed_world: w.World, tmp_path_factory: pytest.TempPathFactory) -> Run:
-    return run_checks(fed_cases.hostile_cases(fed_world), tmp_path_factory.mktemp("fed-hostile"))
+def hostile_run(fed_world: w.World, tmp_path_factory: pytest.TempPathFactory) -> PlaybookRun:
+    return run_module_cases(MODULE, fed_cases.hostile_cases(fed_world), tmp_path_factory.mktemp("fed-hostile"))
 
 
 @pytest.fixture(scope="session")
-def synapse_run(fed_world: w.World, synapse_server: SynapseServer, tmp_path_factory: pytest.TempPathFactory) -> Run:
-    return run_checks(fed_cases.synapse_cases(fed_world), tmp_path_factory.mktemp("fed-synapse"))
+def synapse_run(
+    fed_world: w.World, synapse_server: SynapseServer, tmp_path_factory: pytest.TempPathFactory
+) -> PlaybookRun:
+    return run_module_cases(MODULE, fed_cases.synapse_cases(fed_world), tmp_path_factory.mktemp("fed-synapse"))
 
 
 @pytest.fixture(scope="session")
-def check_mode_run(fed_world: w.World, tmp_path_factory: pytest.TempPathFactory) -> Run:
-    return run_checks(fed_cases.check_mode_cases(fed_world), tmp_path_factory.mktemp("fed-check"), check=True)
+def check_mode_run(fed_world: w.World, tmp_path_factory: pytest.TempPathFactory) -> PlaybookRun:
+    cases = fed_cases.check_mode_cases(fed_world)
+    return run_module_cases(MODULE, cases, tmp_path_factory.mktemp("fed-check"), args=["--check"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fed_world import DELEGATED_HOST, SERVER_NAME, World, fed, n, server_name
+from support.playbook import world_options
 
 TIMEOUT = 5  # seconds, the module's ``timeout`` in most cases
 SHORT_TIMEOUT = 2  # ... for the servers that drip or say nothing
@@ -33,12 +34,7 @@ PLAIN = (
 
 
 def common(world: World) -> dict:
-    return {
-        "nameservers": [world.nameserver],
-        "ca_path": str(world.ca_path),
-        "allow_private_addresses": True,
-        "timeout": TIMEOUT,
-    }
+    return world_options(world, TIMEOUT)
 
 
 def hostile_cases(world: World) -> dict[str, dict]:

@@ -1,8 +1,8 @@
-"""Expected pieces of a ``federation_check`` result (DESIGN.md, "Module federation_check")."""
+"""Expected pieces of a ``federation_check`` result (docs/architecture.md, "The federation_check result")."""
 
 from __future__ import annotations
 
-from fed_world import FED_PORT, World
+from fed_world import FED_PORT, HOSTILE_IP, World
 
 RESULT_KEYS = {"ok", "server_name", "resolution", "connections", "version", "client", "support", "errors", "summary"}
 CONNECTION_KEYS = {"address", "port", "ok", "error", "tls", "checks", "keys"}
@@ -89,6 +89,24 @@ def connection(
         "checks": checks,
         "keys": keys,
     }
+
+
+def hostile_connection(
+    world: World,
+    got: dict,
+    *,
+    error: str | None,
+    checks: dict,
+    keys: dict | None,
+    certificate: str = "default",
+    valid: bool = True,
+) -> dict:
+    """The connection to the hostile key servers (``<net>.10:8448``) as expected, ``got`` being the
+    one reported: a TLS session was made, with ``certificate`` (one of the world's)."""
+    session = assert_tls_session(got)
+    return connection(
+        HOSTILE_IP, error=error, tls=tls(world, certificate, valid=valid, session=session), checks=checks, keys=keys
+    )
 
 
 def assert_failed_with(result: dict, *lines: str, version: dict | None) -> None:

@@ -13,12 +13,11 @@ from fed_expect import (
     NOT_RUN,
     assert_failed_with,
     assert_passed,
-    assert_tls_session,
     checks,
     connection,
+    hostile_connection,
     keys,
     only_connection,
-    tls,
 )
 from fed_world import (
     ANCIENT_TS,
@@ -46,26 +45,32 @@ def cert_failure(world, result: dict, certificate: str, line: str) -> None:
     """The certificate was refused: no requests on that connection, the key checks are null."""
     assert_failed_with(result, line, version=None)
     got = only_connection(result)
-    assert got == connection(
-        HOSTILE_IP,
-        error=line,
-        tls=tls(world, certificate, valid=False, session=assert_tls_session(got)),
-        checks=NOT_RUN,
-        keys=None,
+    assert got == hostile_connection(
+        world, got, certificate=certificate, valid=False, error=line, checks=NOT_RUN, keys=None
     )
 
 
-def keys_failure(world, result: dict, label: str, line: str, expected_checks: dict, expected_keys: dict) -> None:
-    """TLS was fine; the keys document was fetched and failed one check."""
+def keys_failure(
+    hostile_run,
+    world,
+    label: str,
+    line: str,
+    *,
+    claimed: str | None = None,
+    valid_until_ts: int | None = None,
+    key_id: str = KEY.key_id,
+    **failed_checks: bool | None,
+) -> None:
+    """TLS was fine; the keys document was fetched and failed ``failed_checks``. The keys as
+    published: for ``claimed`` (by default the scenario's server name), ``valid_until_ts`` (by
+    default the world's, a day ahead), with ``key_id``."""
+    result = hostile_run[label]
     assert_failed_with(result, line, version=HOSTILE_VERSION)
     got = only_connection(result)
-    assert got == connection(
-        HOSTILE_IP,
-        error=line,
-        tls=tls(world, "default", session=assert_tls_session(got)),
-        checks=expected_checks,
-        keys=expected_keys,
-    )
+    if valid_until_ts is None:
+        valid_until_ts = world.times.valid_until_ts
+    expected_keys = keys(claimed or fed(label), valid_until_ts, key_id)
+    assert got == hostile_connection(world, got, error=line, checks=checks(**failed_checks), keys=expected_keys)
 
 
 # -- the control: the same server, nothing wrong ------------------------------------------------------
@@ -77,19 +82,14 @@ def test_good_server_passes(hostile_run, fed_world):
     assert result["server_name"] == fed("good")
     assert result["resolution"]["method"] == "explicit_port"
     got = only_connection(result)
-    assert got == connection(
-        HOSTILE_IP,
-        error=None,
-        tls=tls(fed_world, "default", session=assert_tls_session(got)),
-        checks=ALL_PASSED,
-        keys=keys(fed("good"), fed_world.times.valid_until_ts, KEY.key_id),
-    )
+    expected_keys = keys(fed("good"), fed_world.times.valid_until_ts, KEY.key_id)
+    assert got == hostile_connection(fed_world, got, error=None, checks=ALL_PASSED, keys=expected_keys)
     assert result["version"] == HOSTILE_VERSION
 
 
 def test_connects_with_the_sni_and_host_header_of_the_spec(hostile_run, fed_world):
     assert hostile_run["good"]["ok"] is True
-    seen = fed_world.hostile.requests(fed("good"), KEYS_PATH)
+    seen = fed_world.hostile.requests_for(fed("good"), KEYS_PATH)
     assert seen, "the key server got no request with Host: good.example.test:8448"
     assert {s.sni for s in seen} == {n("good")}
 
@@ -134,7 +134,7 @@ def test_srv_delegation_with_a_certificate_for_the_server_name_passes(hostile_ru
     assert result["resolution"]["method"] == "srv"
     assert only_connection(result)["checks"] == ALL_PASSED
     # SNI and Host are the server name, not the SRV target
-    seen = fed_world.hostile.requests(n("srv-good"), KEYS_PATH)
+    seen = fed_world.hostile.requests_for(n("srv-good"), KEYS_PATH)
     assert seen and {s.sni for s in seen} == {n("srv-good")}
 
 
@@ -163,29 +163,21 @@ def test_untrusted_ca(hostile_run, fed_world):
 
 def test_keys_for_another_server_name(hostile_run, fed_world):
     server_name = fed("keys-other")
-    keys_failure(
-        fed_world,
-        hostile_run["keys-other"],
-        "keys-other",
+    line = (
         f"keys served by {EP} are for server name \"{n('other')}\" but the server name is '{server_name}': "
-        f"set server_name in homeserver.yaml to '{server_name}', or delegate to the right server",
-        # the document is validly self-signed by the name it claims
-        checks(matching_server_name=False),
-        keys(n("other"), fed_world.times.valid_until_ts, KEY.key_id),
+        f"set server_name in homeserver.yaml to '{server_name}', or delegate to the right server"
     )
+    # the document is validly self-signed by the name it claims
+    keys_failure(hostile_run, fed_world, "keys-other", line, claimed=n("other"), matching_server_name=False)
 
 
 def test_expired_valid_until_ts(hostile_run, fed_world):
     expired = fed_world.times.expired_ts
-    keys_failure(
-        fed_world,
-        hostile_run["keys-expired"],
-        "keys-expired",
+    line = (
         f"keys served by {EP} expired at {iso_ms(expired)} (valid_until_ts is in the past): "
-        "the server must publish fresh keys",
-        checks(future_valid_until_ts=False),
-        keys(fed("keys-expired"), expired, KEY.key_id),
+        "the server must publish fresh keys"
     )
+    keys_failure(hostile_run, fed_world, "keys-expired", line, valid_until_ts=expired, future_valid_until_ts=False)
 
 
 def test_valid_until_ts_before_year_one_is_expired_not_a_crash(hostile_run, fed_world):
@@ -204,26 +196,16 @@ def test_valid_until_ts_before_year_one_is_expired_not_a_crash(hostile_run, fed_
 
 def test_bad_signature(hostile_run, fed_world):
     server_name = fed("bad-signature")
-    keys_failure(
-        fed_world,
-        hostile_run["bad-signature"],
-        "bad-signature",
-        f"keys served by {EP}: {KEY.key_id}: the signature by {server_name} with {KEY.key_id} does not verify",
-        checks(all_ed25519_checks_ok=False),
-        keys(server_name, fed_world.times.valid_until_ts + 1, KEY.key_id),
-    )
+    line = f"keys served by {EP}: {KEY.key_id}: the signature by {server_name} with {KEY.key_id} does not verify"
+    changed = fed_world.times.valid_until_ts + 1  # after signing
+    keys_failure(hostile_run, fed_world, "bad-signature", line, valid_until_ts=changed, all_ed25519_checks_ok=False)
 
 
 def test_no_ed25519_key(hostile_run, fed_world):
-    keys_failure(
-        fed_world,
-        hostile_run["no-ed25519"],
-        "no-ed25519",
-        f"keys served by {EP} have no ed25519 verify key",
-        # no ed25519 key: nothing to verify, so null rather than false
-        checks(has_ed25519_key=False, all_ed25519_checks_ok=None),
-        keys(fed("no-ed25519"), fed_world.times.valid_until_ts, "ed448:1"),
-    )
+    line = f"keys served by {EP} have no ed25519 verify key"
+    # no ed25519 key: nothing to verify, so null rather than false
+    no_key = {"has_ed25519_key": False, "all_ed25519_checks_ok": None}
+    keys_failure(hostile_run, fed_world, "no-ed25519", line, key_id="ed448:1", **no_key)
 
 
 # -- addresses and expectations --------------------------------------------------------------------------
@@ -239,49 +221,41 @@ def test_one_of_two_addresses_refusing_connections(hostile_run, fed_world):
     by_address = {c["address"]: c for c in result["connections"]}
     assert sorted(by_address) == sorted([HOSTILE_IP, DEAD_IP])
     good = by_address[HOSTILE_IP]
-    assert good == connection(  # the other address is still checked, and ok
-        HOSTILE_IP,
-        error=None,
-        tls=tls(fed_world, "default", session=assert_tls_session(good)),
-        checks=ALL_PASSED,
-        keys=keys(fed("two-addresses"), fed_world.times.valid_until_ts, KEY.key_id),
-    )
+    expected_keys = keys(fed("two-addresses"), fed_world.times.valid_until_ts, KEY.key_id)
+    # the other address is still checked, and ok
+    assert good == hostile_connection(fed_world, good, error=None, checks=ALL_PASSED, keys=expected_keys)
     assert by_address[DEAD_IP] == connection(DEAD_IP, error=line, tls=None, checks=NOT_RUN, keys=None)
 
 
 # -- well-known files (check_client / check_support) -------------------------------------------------------
 
 
-def test_client_well_known_without_cors(hostile_run):
-    result = hostile_run["no-cors"]
-    url = f"https://{n('no-cors')}/.well-known/matrix/client"
+def without_cors(hostile_run, label: str) -> dict:
+    """The client well-known of ``label`` (HTTP 200, in the end) lacks the CORS header, and
+    everything else about it is right. Returns the result."""
+    result = hostile_run[label]
+    url = f"https://{n(label)}/.well-known/matrix/client"
     line = f"{url} is served without 'Access-Control-Allow-Origin: *': web clients cannot read it; add the header"
     assert_failed_with(result, line, version=HOSTILE_VERSION)
     assert result["client"] == {
         "url": url,
         "status": 200,
-        "base_url": f"https://{n('no-cors')}",
+        "base_url": f"https://{n(label)}",
         "cors": False,
-        "versions_ok": True,  # everything else about the file is right
+        "versions_ok": True,
         "error": line,
     }
+    return result
+
+
+def test_client_well_known_without_cors(hostile_run):
+    result = without_cors(hostile_run, "no-cors")
     assert result["support"] is None
     assert only_connection(result)["ok"] is True
 
 
 def test_cors_is_required_on_every_redirect_hop_of_the_client_well_known(hostile_run):
-    result = hostile_run["cors-redirect"]
-    url = f"https://{n('cors-redirect')}/.well-known/matrix/client"
-    line = f"{url} is served without 'Access-Control-Allow-Origin: *': web clients cannot read it; add the header"
-    assert_failed_with(result, line, version=HOSTILE_VERSION)
-    assert result["client"] == {
-        "url": url,
-        "status": 200,  # of the file the redirect led to
-        "base_url": f"https://{n('cors-redirect')}",
-        "cors": False,
-        "versions_ok": True,
-        "error": line,
-    }
+    without_cors(hostile_run, "cors-redirect")  # its status is the one of the file the redirect led to
 
 
 def test_identity_server_in_the_client_well_known_is_checked(hostile_run):

@@ -51,8 +51,9 @@ def test_private_addresses_are_an_ansible_warning_not_a_failure(hostile_run):
 
 
 def test_validate_certs_false_still_reports_the_certificate_problem(hostile_run):
-    """DESIGN: the connection is used for requests, but ``certificate_valid`` still says whether the
-    certificate is valid for ``tls_server_name``; the problem is a warning, not hidden."""
+    """docs/architecture.md, "The federation_check result": the connection is used for requests, but
+    ``certificate_valid`` still says whether the certificate is valid for ``tls_server_name``; the
+    problem is a warning, not hidden."""
     result = hostile_run["wrong-name-not-validated"]
     got = only_connection(result)
     # the keys were fetched and checked over the unverified connection

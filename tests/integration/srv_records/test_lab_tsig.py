@@ -9,6 +9,7 @@ import json
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import dns.message
 import dns.query
@@ -18,8 +19,8 @@ import dns.update
 import knot
 import srv_world as w
 
-LAB = w.REPO_ROOT / "tests" / "lab" / "lab.py"
-ADDRESS = f"{w.NET}.54"
+LAB = Path(knot.__file__).with_name("lab.py")
+ADDRESS = w.NET.ip(54)
 PORT = 5353
 
 

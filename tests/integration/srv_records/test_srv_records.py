@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 import srv_world as w
+from support.playbook import PlaybookRun, run_module_cases, run_tasks
 
 TARGET = (10, 5, 8448, w.n("matrix"))
 OTHER = (0, 0, 443, w.n("backup"))
@@ -21,8 +22,9 @@ def legacy(label: str) -> str:
     return f"_matrix._tcp.{w.n(label)}"
 
 
-def module_args(label: str, **extra) -> dict:
-    args = {
+def update(label: str) -> dict:
+    """What the module and the role both take: the records, and where and how to update them."""
+    return {
         "server_name": w.n(label),
         "targets": [{"host": w.n("matrix"), "port": 8448}],
         "ttl": 300,
@@ -30,28 +32,24 @@ def module_args(label: str, **extra) -> dict:
         "dns_port": w.DNS_PORT,
         "tsig_key_name": w.KEY_NAME,
         "tsig_secret": w.KEY_SECRET,
-        "timeout": 3,
-        "checks": False,
     }
-    args.update(extra)
-    return args
+
+
+def module_args(label: str, **extra) -> dict:
+    return {**update(label), "timeout": 3, "checks": False, **extra}
 
 
 def role_vars(label: str, **variables) -> dict:
-    values = {
-        "srv_records_server_name": w.n(label),
-        "srv_records_targets": [{"host": w.n("matrix"), "port": 8448}],
-        "srv_records_ttl": 300,
-        "srv_records_dns_server": w.DNS_IP,
-        "srv_records_dns_port": w.DNS_PORT,
-        "srv_records_tsig_key_name": w.KEY_NAME,
-        "srv_records_tsig_secret": w.KEY_SECRET,
-        "srv_records_dns_timeout": 3,
-        "srv_records_verify_nameservers": [w.NAMESERVER],
-        "srv_records_verify_timeout": 3,
-    }
-    values.update(variables)
-    return values
+    values = {f"srv_records_{key}": value for key, value in update(label).items()}
+    values.update(
+        srv_records_dns_timeout=3, srv_records_verify_nameservers=[w.NAMESERVER], srv_records_verify_timeout=3
+    )
+    return {**values, **variables}
+
+
+def warnings_of(result: dict) -> list[str]:
+    """A registered result's warnings (plain strings, or ansible-core's structured summaries)."""
+    return [x if isinstance(x, str) else x.get("event", {}).get("msg", str(x)) for x in result.get("warnings", [])]
 
 
 def role_step(step: str, label: str, *, check_mode: bool = False, **variables) -> list[dict]:
@@ -117,12 +115,12 @@ def role_run(srv_world, tmp_path_factory):
     }
     steps = [*ROLE_STEPS, ("wk_zonefile", "wk", zonefile), ("wk_zonefile_again", "wk", zonefile)]
     tasks = [task for step, label, variables in steps for task in role_step(step, label, **variables)]
-    run = w.run_playbook(tasks, workdir, registered=tuple(step for step, _label, _vars in steps))
+    run = run_tasks(tasks, workdir, registered=tuple(step for step, _label, _vars in steps))
     assert run.returncode == 0, run.output
     return run
 
 
-def step(run: w.PlaybookRun, name: str) -> dict:
+def step(run: PlaybookRun, name: str) -> dict:
     result = run.results[name]
     assert result is not None and not result.get("failed"), f"step {name} failed: {result}"
     return result
@@ -175,9 +173,7 @@ def test_a_given_zone_is_used(srv_world, role_run):
 def test_an_update_of_two_names_is_applied_whole_or_not_at_all(srv_world, tmp_path):
     """The key fed-only may change _matrix-fed._tcp.atomic but not _matrix._tcp.atomic: an update
     of both (legacy: true) is refused as one, so the allowed name does not change either."""
-    seed = w.run_playbook(
-        [{"name": "Seed", "matrixops.delegation.srv_record": module_args("atomic")}], tmp_path / "seed"
-    )
+    seed = run_tasks([{"name": "Seed", "matrixops.delegation.srv_record": module_args("atomic")}], tmp_path / "seed")
     assert seed.returncode == 0, seed.output
     task = {
         "name": "Both names with the fed-only key",
@@ -191,7 +187,7 @@ def test_an_update_of_two_names_is_applied_whole_or_not_at_all(srv_world, tmp_pa
         "register": "both",
         "ignore_errors": True,
     }
-    run = w.run_playbook([task], tmp_path / "atomic", registered=("both",))
+    run = run_tasks([task], tmp_path / "atomic", registered=("both",))
     result = run.results["both"]
     assert result["failed"], result
     assert result["tsig_error"] == "BADKEY"
@@ -218,25 +214,17 @@ BAD_CASES = {
 
 @pytest.fixture(scope="module")
 def bad_run(srv_world, tmp_path_factory):
-    tasks = [{"name": "Seed", "matrixops.delegation.srv_record": module_args("bad")}]
+    seed = {"name": "Seed", "matrixops.delegation.srv_record": module_args("bad")}
+    cases = {}
     for case, extra in BAD_CASES.items():
-        args = {
-            k: v
-            for k, v in module_args("bad", **{"targets": [{"host": w.n("backup"), "port": 443}], **extra}).items()
-            if v is not None
-        }
-        tasks += [
-            {"name": f"Clock {case}", "ansible.builtin.set_fact": {f"t_{case}": "{{ now().timestamp() }}"}},
-            {"name": case, "matrixops.delegation.srv_record": args, "register": case, "ignore_errors": True},
-            {"name": f"Clock after {case}", "ansible.builtin.set_fact": {f"t_{case}_end": "{{ now().timestamp() }}"}},
-        ]
-    clocks = tuple(f"t_{case}{end}" for case in BAD_CASES for end in ("", "_end"))
-    run = w.run_playbook(tasks, tmp_path_factory.mktemp("srv-bad"), registered=(*BAD_CASES, *clocks))
+        args = module_args("bad", **{"targets": [{"host": w.n("backup"), "port": 443}], **extra})
+        cases[case] = {k: v for k, v in args.items() if v is not None}
+    run = run_module_cases("matrixops.delegation.srv_record", cases, tmp_path_factory.mktemp("srv-bad"), before=[seed])
     assert "Seed" in run.output and run.results, run.output
     return run
 
 
-def bad(run: w.PlaybookRun, case: str) -> dict:
+def bad(run: PlaybookRun, case: str) -> dict:
     result = run.results[case]
     assert result and result.get("failed"), f"{case} did not fail: {result}"
     assert w.KEY_SECRET not in str(result) and w.WRONG_SECRET not in str(result)
@@ -271,7 +259,7 @@ def test_a_primary_that_does_not_answer_times_out_after_timeout(bad_run):
     result = bad(bad_run, "silent_primary")
     assert f"DNS server {w.SILENT_IP}:{w.DNS_PORT}: " in result["msg"]
     assert "no answer within 1s (timeout)" in result["msg"]
-    took = float(bad_run.results["t_silent_primary_end"]) - float(bad_run.results["t_silent_primary"])
+    took = bad_run.durations["silent_primary"]
     assert took < 6, f"took {took:.1f}s"
 
 
@@ -332,39 +320,39 @@ def check_run(srv_world, tmp_path_factory):
         }
         for case, (label, targets) in CHECK_CASES.items()
     ]
-    run = w.run_playbook(tasks, tmp_path_factory.mktemp("srv-checks"), registered=tuple(CHECK_CASES))
+    run = run_tasks(tasks, tmp_path_factory.mktemp("srv-checks"), registered=tuple(CHECK_CASES))
     assert run.returncode == 0, run.output
     return run
 
 
 def test_a_cname_target_is_a_warning(check_run):
     assert any(
-        "is an alias (CNAME): RFC 2782 forbids that" in x for x in w.warnings_of(check_run.results["cname_target"])
+        "is an alias (CNAME): RFC 2782 forbids that" in x for x in warnings_of(check_run.results["cname_target"])
     )
 
 
 def test_a_target_without_address_is_a_warning(check_run):
-    warnings = w.warnings_of(check_run.results["target_without_address"])
+    warnings = warnings_of(check_run.results["target_without_address"])
     assert f"SRV target {w.n('nowhere')} has no AAAA or A record: homeservers cannot connect to it" in warnings
 
 
 def test_srv_and_a_well_known_file_that_disagree_is_a_warning(check_run):
-    (warning,) = [x for x in w.warnings_of(check_run.results["well_known_disagrees"]) if "disagree" in x]
+    (warning,) = [x for x in warnings_of(check_run.results["well_known_disagrees"]) if "disagree" in x]
     assert f"https://{w.n('wk')}/.well-known/matrix/server delegates {w.n('wk')} to {w.n('elsewhere')}:443" in warning
     assert f"(which points to {w.n('matrix')}:8448)" in warning
 
 
 def test_srv_and_a_well_known_file_that_agree_is_no_warning(check_run):
-    assert w.warnings_of(check_run.results["well_known_agrees"]) == []
+    assert warnings_of(check_run.results["well_known_agrees"]) == []
 
 
 def test_a_dot_target_is_a_warning_that_federation_is_disabled(check_run):
-    assert any("DISABLES federation" in x for x in w.warnings_of(check_run.results["dot_target"]))
+    assert any("DISABLES federation" in x for x in warnings_of(check_run.results["dot_target"]))
 
 
 def test_a_dot_target_does_not_disable_federation_under_a_well_known_file(check_run):
     assert any(
-        "does NOT disable federation" in x for x in w.warnings_of(check_run.results["dot_target_under_a_well_known"])
+        "does NOT disable federation" in x for x in warnings_of(check_run.results["dot_target_under_a_well_known"])
     )
 
 
