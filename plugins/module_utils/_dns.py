@@ -16,6 +16,7 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 try:
     import dns.exception
@@ -96,6 +97,11 @@ class AddressAnswer:
     addresses: list[str]  # AAAA first, then A
     cnames: list[str] = field(default_factory=list)  # names of the CNAME chain followed
     warnings: list[str] = field(default_factory=list)  # one family failed, the other answered
+
+
+def srv_fields(rdata: Any) -> tuple[int, int, int, str]:
+    """Priority, weight, port and target of an SRV rdata (the target without the trailing dot, "." for none)."""
+    return rdata.priority, rdata.weight, rdata.port, rdata.target.to_text(omit_final_dot=True) or "."
 
 
 def parse_nameservers(values: list | None) -> list[Nameserver] | None:
@@ -235,16 +241,7 @@ class DnsPythonPort:
     # -- the port ----------------------------------------------------------------------------
     def srv(self, name: str, *, deadline: float | None = None) -> SrvAnswer:
         status, rdatas, _cnames = self._lookup(name, dns.rdatatype.SRV, self._deadline(deadline))
-        records = [
-            SrvRecord(
-                priority=rdata.priority,
-                weight=rdata.weight,
-                port=rdata.port,
-                target=rdata.target.to_text(omit_final_dot=True) or ".",
-            )
-            for rdata in rdatas
-        ]
-        return SrvAnswer(name=name, records=records, status=status)
+        return SrvAnswer(name=name, records=[SrvRecord(*srv_fields(rdata)) for rdata in rdatas], status=status)
 
     def addresses(self, name: str, *, deadline: float | None = None) -> AddressAnswer:
         """AAAA and A, asked together. One family failing is a warning; both failing an error."""

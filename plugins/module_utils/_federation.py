@@ -31,7 +31,7 @@ from ._resolution import (
     json_type,
     parse_json_object,
 )
-from ._resolver import ConfigError, ResolveOptions, Resolver
+from ._resolver import Closing, ConfigError, ResolveOptions, Resolver
 from ._server_name import ServerNameError, parse_server_name
 from ._signing import decode_base64, verify_signed_json
 
@@ -264,7 +264,7 @@ def summarise(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-class FederationChecker:
+class FederationChecker(Closing):
     """One run of the federation check (one resolver, one memo; nothing kept afterwards)."""
 
     def __init__(self, options: ResolveOptions, *, now=time.time) -> None:
@@ -282,12 +282,6 @@ class FederationChecker:
 
     def close(self) -> None:
         self.resolver.close()
-
-    def __enter__(self) -> FederationChecker:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # -- connections --------------------------------------------------------------------------------
     def check_connection(self, resolution: Resolution, address: str, port: int) -> dict:

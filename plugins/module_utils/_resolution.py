@@ -267,31 +267,21 @@ def private_range(address: str) -> str | None:
 
 
 # -- the algorithm ---------------------------------------------------------------------------------
+@dataclass
 class _Resolver:
-    def __init__(
-        self,
-        name: str,
-        *,
-        dns: DnsPort,
-        https: HttpsPort,
-        memo: Memo,
-        rng: random.Random,
-        allow_private_addresses: bool,
-        well_known_budget: float | None,
-        step_timeout: float | None,
-        now: Callable[[], float],
-    ) -> None:
-        self.name = name
-        self.dns = dns
-        self.https = https
-        self.memo = memo
-        self.rng = rng
-        self.allow_private_addresses = allow_private_addresses
-        self.well_known_budget = well_known_budget
-        self.step_timeout = step_timeout
-        self.now = now
-        self.result = Resolution(server_name=name)
-        self.address_errors: dict[str, str] = {}
+    name: str
+    dns: DnsPort
+    https: HttpsPort
+    memo: Memo
+    rng: random.Random
+    allow_private_addresses: bool
+    well_known_budget: float | None
+    step_timeout: float | None
+    now: Callable[[], float]
+    address_errors: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.result = Resolution(server_name=self.name)
 
     def fail(self, step: str, reason: str) -> ResolutionError:
         return ResolutionError(self.name, step, reason, partial=self.result)
@@ -455,28 +445,22 @@ class _Resolver:
                 )
                 return result
             result.host_header = delegated.host
-            found = self.srv(delegated.host)
-            if found is not None:  # 3.3 / 3.4
-                targets, legacy = found
-                result.method = "well_known_srv_legacy" if legacy else "well_known_srv"
-                self.set_targets(targets, f"address lookup for the SRV targets of {delegated.host}")
-                return result
-            result.method = "well_known_default_port"  # 3.5
-            self.set_targets(
-                [self.target(delegated.host, DEFAULT_PORT)], f"address lookup for delegated server {delegated.host}"
-            )
-            return result
+            return self.srv_or_default_port(delegated.host, "well_known_", "delegated server ")  # 3.3 to 3.5
 
         result.host_header = result.tls_server_name = result.sni = server.host
-        found = self.srv(server.host)
-        if found is not None:  # 4 / 5
+        return self.srv_or_default_port(server.host, "", "")  # 4 to 6
+
+    def srv_or_default_port(self, host: str, prefix: str, role: str) -> Resolution:
+        """The SRV targets of ``host`` (methods srv, srv_legacy), else ``host`` on port 8448 (default_port)."""
+        found = self.srv(host)
+        if found is None:
+            self.result.method = prefix + "default_port"
+            self.set_targets([self.target(host, DEFAULT_PORT)], f"address lookup for {role}{host}")
+        else:
             targets, legacy = found
-            result.method = "srv_legacy" if legacy else "srv"
-            self.set_targets(targets, f"address lookup for the SRV targets of {server.host}")
-            return result
-        result.method = "default_port"  # 6
-        self.set_targets([self.target(server.host, DEFAULT_PORT)], f"address lookup for {server.host}")
-        return result
+            self.result.method = prefix + ("srv_legacy" if legacy else "srv")
+            self.set_targets(targets, f"address lookup for the SRV targets of {host}")
+        return self.result
 
 
 class FetchFailure(Exception):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ._dns import AddressAnswer, DnsConfigError, DnsPythonPort, parse_nameservers
 from ._https import HttpResponse, HttpsConnection, HttpsError, make_ssl_context
@@ -29,7 +30,21 @@ __all__ = [
 # most NAME_BUDGET_FACTOR x timeout: step 3, two SRV queries and one round of address lookups
 # (the targets of a name are looked up in parallel only when they are new; see the docs).
 WELL_KNOWN_BUDGET_FACTOR = 3
+_Self = TypeVar("_Self", bound="Closing")
 NAME_BUDGET_FACTOR = 6
+
+
+class Closing:
+    """``with`` closes it."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _Self) -> _Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class ConfigError(ValueError):
@@ -44,6 +59,14 @@ class ResolveOptions:
     validate_certs: bool = True
     allow_private_addresses: bool = False
     concurrency: int = 16
+
+    @classmethod
+    def from_params(cls, params: dict, **overrides: object) -> ResolveOptions:
+        """The options among a module's parameters, then ``overrides``."""
+        names = ("nameservers", "timeout", "ca_path", "validate_certs", "allow_private_addresses")
+        values = {name: params[name] for name in names if name in params}
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
 
     def check(self) -> None:
         if not isinstance(self.timeout, (int, float)) or isinstance(self.timeout, bool) or self.timeout <= 0:
@@ -91,7 +114,7 @@ class HttpsFetcher:
         raise HttpsError("; ".join(str(failure) for failure in failures), kind=failures[-1].kind)
 
 
-class Resolver:
+class Resolver(Closing):
     """Resolves many server names for one lookup call or module run (one memo, never reused)."""
 
     def __init__(self, options: ResolveOptions) -> None:
@@ -109,12 +132,6 @@ class Resolver:
 
     def close(self) -> None:
         self.dns.close()
-
-    def __enter__(self) -> Resolver:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def addresses(self, host: str, deadline: float | None = None) -> AddressAnswer:
         """AAAA and A of ``host``, looked up once per run (shared with the resolution core)."""

@@ -28,9 +28,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
+from ._dns import DNSPYTHON_IMPORT_ERROR, HAS_DNSPYTHON, srv_fields
 from ._server_name import ServerNameError, parse_host, parse_server_name
 
-try:
+if HAS_DNSPYTHON:
     import dns.exception
     import dns.flags
     import dns.message
@@ -42,12 +43,6 @@ try:
     import dns.rdtypes.IN.SRV
     import dns.tsig
     import dns.update
-except ImportError as exc:  # pragma: no cover - exercised through the module's error message
-    HAS_DNSPYTHON = False
-    DNSPYTHON_IMPORT_ERROR: Exception | None = exc
-else:
-    HAS_DNSPYTHON = True
-    DNSPYTHON_IMPORT_ERROR = None
 
 __all__ = [
     "DNSPYTHON_IMPORT_ERROR",
@@ -63,7 +58,6 @@ __all__ = [
     "SrvUpdateError",
     "SyncResult",
     "Tsig",
-    "diff_text",
     "plan_records",
     "render_zonefile",
     "synchronise",
@@ -177,6 +171,15 @@ def _int_field(target: dict, key: str, default: int, low: int, high: int, where:
     return value
 
 
+def _refuse_port(bare: str, value: object, where: str) -> None:
+    """A target written ``host:port`` is refused with the port it meant (a bare IPv6 is no such case)."""
+    host, _sep, port = bare.rpartition(":")
+    if host and not bare.startswith("[") and port.isdigit() and ":" not in host:
+        raise SrvConfigError(
+            f"{where}: host '{value}' contains a port; give the host name alone and the port as port: {port}"
+        )
+
+
 def _target_host(value: object, where: str, warnings: list[str]) -> str:
     if not isinstance(value, str) or not value.strip():
         raise SrvConfigError(f"{where}: host is required (the name of the host that serves federation, or '.')")
@@ -185,12 +188,7 @@ def _target_host(value: object, where: str, warnings: list[str]) -> str:
         return "."
     # A trailing dot is how DNS people write absolute names; the record gets one anyway.
     bare = text[:-1] if text.endswith(".") and not text.endswith("..") else text
-    if ":" in bare and not bare.startswith("["):
-        host, _sep, port = bare.rpartition(":")
-        if port.isdigit() and ":" not in host:
-            raise SrvConfigError(
-                f"{where}: host '{value}' contains a port; give the host name alone and the port as port: {port}"
-            )
+    _refuse_port(bare, value, where)
     try:
         host, kind, host_warnings = parse_host(bare, original=text)
     except ServerNameError as exc:
@@ -279,13 +277,8 @@ def plan_records(
     return Plan(server_name=host, desired=[wanted, legacy_set], warnings=warnings)
 
 
-def render_zonefile(plan: Plan) -> str:
-    """The wanted records as zone-file lines with absolute names (valid under any $ORIGIN)."""
-    lines = [line for record_set in plan.desired for line in record_set.zone_lines()]
-    return "".join(line + "\n" for line in lines)
-
-
-def diff_text(record_sets: list[RecordSet]) -> str:
+def render_zonefile(record_sets: list[RecordSet]) -> str:
+    """Record sets as zone-file lines with absolute names (valid under any $ORIGIN)."""
     lines = [line for record_set in record_sets for line in record_set.zone_lines()]
     return "".join(line + "\n" for line in lines)
 
@@ -430,29 +423,20 @@ class Rfc2136Port:
         tail = "; nothing was changed" if update else ""
         try:
             return dns.message.from_wire(data, keyring=request.keyring, request_mac=request.mac)
-        except dns.tsig.PeerError as exc:
-            tsig_error = tsig_error or _peer_error_name(exc)
-            raise SrvUpdateError(
-                self.server,
-                f"{what}: {self.explain(rcode, tsig_error, update=update)}{tail}",
-                rcode=rcode,
-                tsig_error=tsig_error,
-            ) from exc
-        except dns.exception.DNSException as exc:
-            if unverified.rcode() != dns.rcode.NOERROR:
+        except dns.exception.DNSException as exc:  # dns.tsig.PeerError included
+            peer = isinstance(exc, dns.tsig.PeerError)
+            if peer:
+                tsig_error = tsig_error or _peer_error_name(exc)
+            if peer or unverified.rcode() != dns.rcode.NOERROR:
                 # Errors about the request's key come back unsigned (RFC 8945, 5.3.2).
-                raise SrvUpdateError(
-                    self.server,
-                    f"{what}: {self.explain(rcode, tsig_error, update=update)}{tail}",
-                    rcode=rcode,
-                    tsig_error=tsig_error,
-                ) from exc
-            raise SrvUpdateError(
-                self.server,
-                f"{what}: the answer's TSIG signature does not verify ({exc}); is key "
-                f"'{self.tsig.name}' the one the server knows?",
-                rcode=rcode,
-            ) from exc
+                reason = f"{self.explain(rcode, tsig_error, update=update)}{tail}"
+            else:
+                tsig_error = None
+                reason = (
+                    f"the answer's TSIG signature does not verify ({exc}); is key "
+                    f"'{self.tsig.name}' the one the server knows?"
+                )
+            raise SrvUpdateError(self.server, f"{what}: {reason}", rcode=rcode, tsig_error=tsig_error) from exc
 
     def explain(self, rcode: str, tsig_error: str | None, *, update: bool) -> str:
         """The response code, the TSIG error and what to change, in one phrase."""
@@ -536,15 +520,7 @@ class Rfc2136Port:
         for rrset in response.answer:
             if rrset.name == qname and rrset.rdtype == dns.rdatatype.SRV:
                 ttl = rrset.ttl
-                records = [
-                    Record(
-                        priority=rdata.priority,
-                        weight=rdata.weight,
-                        port=rdata.port,
-                        target=rdata.target.to_text(omit_final_dot=True) or ".",
-                    )
-                    for rdata in rrset
-                ]
+                records = [Record(*srv_fields(rdata)) for rdata in rrset]
         return RecordSet.make(name, ttl, records)
 
     def update(self, zone: str, changes: list[tuple[RecordSet, RecordSet]]) -> None:

@@ -296,13 +296,7 @@ def main():
     if not HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography"), exception=str(CRYPTOGRAPHY_IMPORT_ERROR))
     params = module.params
-    options = ResolveOptions(
-        nameservers=params["nameservers"],
-        timeout=params["timeout"],
-        ca_path=params["ca_path"],
-        validate_certs=params["validate_certs"],
-        allow_private_addresses=params["allow_private_addresses"],
-    )
+    options = ResolveOptions.from_params(params)
     try:
         with FederationChecker(options) as checker:
             result = checker.run(

@@ -221,14 +221,7 @@ def resolution_templates() -> list[tuple]:
     A step that is a parameter of the function calling fail() (set_targets(targets, step)) is
     every value the callers of that function pass."""
     tree = ast.parse((MODULE_UTILS / "_resolution.py").read_text())
-    constants = {
-        node.targets[0].id: node.value.value
-        for node in tree.body
-        if isinstance(node, ast.Assign)
-        and isinstance(node.targets[0], ast.Name)
-        and isinstance(node.value, ast.Constant)
-        and isinstance(node.value.value, str)
-    }
+    constants = _string_constants(tree)
 
     def passed(function: str, index: int) -> list[tuple]:
         """What the callers of a method pass as its parameter ``index`` (``self`` is 0)."""
@@ -297,8 +290,8 @@ def _fill(parts: tuple, function: str, expansions: dict, used: set) -> list[str]
     return samples
 
 
-def _module_constants() -> dict[str, str]:
-    tree = ast.parse((MODULE_UTILS / "_federation.py").read_text())
+def _string_constants(tree: ast.Module) -> dict[str, str]:
+    """The module's top-level ``NAME = "string"`` assignments."""
     return {
         node.targets[0].id: node.value.value
         for node in tree.body
@@ -309,7 +302,7 @@ def _module_constants() -> dict[str, str]:
     }
 
 
-CONSTANTS = _module_constants()
+CONSTANTS = _string_constants(ast.parse((MODULE_UTILS / "_federation.py").read_text()))
 
 
 def error_samples() -> dict[str, str]:

@@ -336,12 +336,12 @@ def make_der(*, subject: x509.Name, issuer: x509.Name, sans: list[x509.GeneralNa
     key = ec.generate_private_key(ec.SECP256R1())
     builder = (
         x509.CertificateBuilder()
+        .not_valid_before(NOT_AFTER - dt.timedelta(days=90))
+        .not_valid_after(NOT_AFTER)
+        .serial_number(x509.random_serial_number())
         .subject_name(subject)
         .issuer_name(issuer)
         .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOT_AFTER - dt.timedelta(days=90))
-        .not_valid_after(NOT_AFTER)
     )
     if sans is not None:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)

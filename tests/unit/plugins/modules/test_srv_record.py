@@ -60,7 +60,7 @@ def fake_port(monkeypatch):
     FakePort.updates = []
     FakePort.error = None
     FakePort.created = []
-    monkeypatch.setattr(srv_record, "Rfc2136Port", FakePort)
+    monkeypatch.setattr(srv_record.srv, "Rfc2136Port", FakePort)
     monkeypatch.setattr(srv_record, "run_checks", lambda module, plan: [])
     return FakePort
 
