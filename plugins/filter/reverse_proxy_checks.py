@@ -140,15 +140,15 @@ def settings_problems(settings: Mapping[str, Any]) -> list[str]:
             problems.append(f"reverse_proxy_hostname must be a host name without port, like matrix.example.com: {exc}")
 
     federation_ports = get("federation_ports")
-    port_problems = [
-        _port_problem("every entry of reverse_proxy_federation_ports", port)
-        for port in (federation_ports if isinstance(federation_ports, list) else [])
-    ]
-    if not isinstance(federation_ports, list) or not federation_ports:
-        port_problems.append(
+    if not (isinstance(federation_ports, list) and federation_ports):
+        problems.append(
             f"reverse_proxy_federation_ports must be a non-empty list of ports, like [8448] or [443]; got {federation_ports!r}"
         )
-    problems.extend(problem for problem in port_problems if problem)
+        federation_ports = []
+    for port in federation_ports:
+        problem = _port_problem("every entry of reverse_proxy_federation_ports", port)
+        if problem:
+            problems.append(problem)
     client_port = get("client_port")
     problem = _port_problem("reverse_proxy_client_port", client_port)
     if problem:
