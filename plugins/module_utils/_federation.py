@@ -16,24 +16,16 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._https import HttpsConnection, HttpsError, make_ssl_context
-from ._resolution import (
-    PARSE_STEP,
-    FetchFailure,
-    Resolution,
-    ResolutionError,
-    fetch_following_redirects,
-    json_type,
-    parse_json_object,
-)
-from ._resolver import Closing, ConfigError, ResolveOptions, Resolver
+from ._https import HttpsConnection, make_ssl_context
+from ._model import PARSE_STEP, Closing, ConfigError, FetchFailure, HttpsError, Resolution, ResolutionError
+from ._resolver import ResolveOptions, Resolver
 from ._server_name import ServerNameError, parse_server_name
 from ._signing import decode_base64, verify_signed_json
+from ._wellknown import fetch_following_redirects, json_type, parse_json_object
 
 try:
     from cryptography import x509
@@ -396,7 +388,7 @@ class FederationChecker(Closing):
             dns_addresses=self.resolver.addresses,
             https=self.resolver.https,
             body_limit=JSON_BODY_LIMIT,
-            deadline=time.monotonic() + 3 * self.options.timeout,
+            deadline=self.resolver.clock.monotonic() + self.resolver.well_known_budget,
         )
 
     def check_client(self, host: str) -> tuple[dict, list[str]]:
@@ -553,10 +545,9 @@ class FederationChecker(Closing):
             endpoints = [
                 (target.host, address, target.port) for target in resolution.targets for address in target.addresses
             ]
-            with ThreadPoolExecutor(max_workers=max(1, min(8, len(endpoints)))) as pool:
-                connections = list(
-                    pool.map(lambda endpoint: self.check_connection(resolution, endpoint[1], endpoint[2]), endpoints)
-                )
+            connections = self.resolver.pool.map(
+                lambda endpoint: self.check_connection(resolution, endpoint[1], endpoint[2]), endpoints, limit=8
+            )
             for connection in connections:
                 version = connection.pop("version", None)
                 if version and result["version"] is None:
@@ -572,7 +563,6 @@ class FederationChecker(Closing):
                         f"expected_target {expected_target} is not where {resolution.server_name} resolves to "
                         f"({resolution.method} gives {shown}): fix the delegation or expected_target"
                     )
-        host = result["server_name"]
         try:
             host = parse_server_name(server_name)[0].host_for_url
         except ServerNameError:

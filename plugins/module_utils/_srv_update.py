@@ -419,7 +419,7 @@ class Rfc2136Port:
         if self.tsig is None:
             return unverified
         rcode = dns.rcode.to_text(unverified.rcode())
-        tsig_error = TSIG_ERRORS.get(unverified.tsig_error) if unverified.had_tsig else None
+        tsig_error = TSIG_ERRORS.get(unverified.tsig_error or 0) if unverified.had_tsig else None
         tail = "; nothing was changed" if update else ""
         try:
             return dns.message.from_wire(data, keyring=request.keyring, request_mac=request.mac)

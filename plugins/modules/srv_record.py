@@ -302,6 +302,7 @@ def run_checks(module, plan):
     try:
         with Resolver(options) as resolver:
             findings = srv.target_findings(plan, resolver.addresses)
+            resolution: dict | None
             try:
                 resolution = resolver.resolve(plan.server_name).to_dict()
             except ResolutionError as exc:

@@ -194,7 +194,7 @@ def json_body_reasons() -> list[tuple]:
     return [
         parts
         for parts, _keywords in _raised_messages(
-            MODULE_UTILS / "_resolution.py", "FetchFailure", function="parse_json_object"
+            MODULE_UTILS / "_wellknown.py", "FetchFailure", function="parse_json_object"
         )
     ]
 
@@ -221,7 +221,7 @@ def resolution_templates() -> list[tuple]:
     A step that is a parameter of the function calling fail() (set_targets(targets, step)) is
     every value the callers of that function pass."""
     tree = ast.parse((MODULE_UTILS / "_resolution.py").read_text())
-    constants = _string_constants(tree)
+    constants = _string_constants(ast.parse((MODULE_UTILS / "_model.py").read_text()))
 
     def passed(function: str, index: int) -> list[tuple]:
         """What the callers of a method pass as its parameter ``index`` (``self`` is 0)."""

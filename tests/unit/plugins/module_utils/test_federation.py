@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import NameOID
+from signed_json import sign_json
 
 from ansible_collections.matrixops.delegation.plugins.module_utils._federation import (
     certificate_details,
@@ -26,7 +27,7 @@ from ansible_collections.matrixops.delegation.plugins.module_utils._federation i
 )
 from ansible_collections.matrixops.delegation.plugins.module_utils._https import HttpsError
 from ansible_collections.matrixops.delegation.plugins.module_utils._resolution import Resolution
-from ansible_collections.matrixops.delegation.plugins.module_utils._signing import encode_base64, sign_json
+from ansible_collections.matrixops.delegation.plugins.module_utils._signing import encode_base64
 
 SERVER = "example.com"
 ENDPOINT = "198.51.100.7:8448"

@@ -1018,15 +1018,14 @@ def test_memo_is_single_flight_across_threads():
 
 def _resolver_with_fakes(dns, https, **options) -> Resolver:
     resolver = Resolver(ResolveOptions(nameservers=["127.0.0.1:5353"], allow_private_addresses=True, **options))
-    resolver.close()
     resolver.dns, resolver.https = dns, https
     return resolver
 
 
-def test_resolver_resolves_duplicate_names_and_shared_targets_once_concurrently():
+def test_resolver_resolves_duplicate_names_and_shared_targets_once_concurrently(closing):
     dns, https = _shared_world(delay=0.02)
     names = SHARED_NAMES * 3 + ["bad name", 42]
-    resolver = _resolver_with_fakes(dns, https, concurrency=16)
+    resolver = closing(_resolver_with_fakes(dns, https, concurrency=16))
     results = resolver.resolve_all(names)
     assert len(results) == len(names)
     for name, result in zip(names, results, strict=True):
@@ -1223,3 +1222,41 @@ def test_any_well_known_answer_gives_a_result_or_a_resolution_error(status, body
     else:
         assert wk.error is None
         assert 300 <= wk.cache_seconds <= 172800
+
+
+# -- a failure under a short deadline is not replayed to a caller with more time -------------------------
+class DeadlineDns(FakeDns):
+    """Address lookups made with a deadline time out (as in a short well-known budget); others answer."""
+
+    def addresses(self, name: str, deadline: float | None = None) -> AddressAnswer:
+        if deadline is not None:
+            self._record("addresses", name)
+            raise DnsError(f"{name} AAAA/A", "127.0.0.1:53 timed out after 0.1s")
+        return super().addresses(name)
+
+
+def test_address_failure_under_the_well_known_budget_is_not_replayed_for_an_srv_target():
+    dns = DeadlineDns(srv={FED: [SrvRecord(10, 0, 443, EXAMPLE)]})
+    result = resolve(EXAMPLE, dns, FakeHttps({WK: delegation(MATRIX)}), well_known_budget=0.5)
+    assert result["method"] == "srv"
+    assert result["well_known"]["error"] == Contains("timed out")
+    assert result["targets"] == [target(EXAMPLE, 443, EX6, EX4)]
+    assert dns.address_queries() == [EXAMPLE, EXAMPLE]
+
+
+def test_memo_recomputes_a_failure_only_for_a_caller_with_a_later_deadline():
+    memo, calls = Memo(), []
+
+    def failing():
+        calls.append(1)
+        raise DnsError("x AAAA/A", "timed out")
+
+    for deadline in (10.0, 5.0, 10.0):
+        with pytest.raises(DnsError):
+            memo.get("key", failing, deadline=deadline)
+    assert len(calls) == 1
+    for deadline in (20.0, None, None):
+        with pytest.raises(DnsError):
+            memo.get("key", failing, deadline=deadline)
+    assert len(calls) == 3
+    assert memo.get("other", lambda: 1, deadline=1.0) == memo.get("other", lambda: 2) == 1
