@@ -107,7 +107,7 @@ sanity: venv ## ansible-test sanity in each test environment (see .ci/sanity)
 # pytest exits non-zero when it collects no test (5) or a path is missing (4).
 # In .venv the run also measures module_utils' coverage and fails under COVERAGE_MIN percent
 # (`make unit COVERAGE_ARGS=` skips that).
-COVERAGE_MIN ?= 80
+COVERAGE_MIN ?= 90
 COVERAGE_ARGS ?= --cov=ansible_collections.matrixops.delegation.plugins.module_utils \
 	--cov-report=term-missing:skip-covered --cov-fail-under=$(COVERAGE_MIN)
 unit: venv collection-path ## pytest tests/unit in each test environment (module_utils coverage in .venv)

@@ -82,11 +82,11 @@ class HttpsConnection:
             end = min(end, deadline)
         remaining = end - time.monotonic()
         if remaining <= 0:
-            raise HttpsError(f"{self.endpoint}: no time left to connect", kind="timeout")
+            raise HttpsError(f"{self.endpoint}: no time left to connect", kind="timeout", code="cannot-connect")
         try:
             raw = socket.create_connection((self.address, self.port), timeout=remaining)
         except socket.timeout as exc:
-            raise HttpsError(f"{self.endpoint}: connection timed out", kind="timeout") from exc
+            raise HttpsError(f"{self.endpoint}: connection timed out", kind="timeout", code="cannot-connect") from exc
         except OSError as exc:
             raise HttpsError(f"{self.endpoint}: cannot connect: {exc.strerror or exc}", kind="connect") from exc
         try:
@@ -102,7 +102,9 @@ class HttpsConnection:
             ) from exc
         except socket.timeout as exc:
             raw.close()
-            raise HttpsError(f"{self.endpoint}: TLS handshake timed out", kind="timeout") from exc
+            raise HttpsError(
+                f"{self.endpoint}: TLS handshake timed out", kind="timeout", code="tls-handshake-failed"
+            ) from exc
         except (ssl.SSLError, OSError) as exc:
             raw.close()
             raise HttpsError(f"{self.endpoint}: TLS handshake failed: {exc}", kind="tls") from exc
@@ -147,7 +149,9 @@ class HttpsConnection:
                 "Accept: application/json\r\nConnection: keep-alive\r\n\r\n"
             ).encode("ascii")
         except UnicodeEncodeError as exc:
-            raise HttpsError(f"{self.endpoint}: the request path or Host header is not ASCII: {path!r}") from exc
+            raise HttpsError(
+                f"{self.endpoint}: the request path or Host header is not ASCII: {path!r}", code="invalid-server-name"
+            ) from exc
         try:
             self._send(request, end)
             response, reusable = self._read_response(end, body_limit, method)
@@ -160,14 +164,16 @@ class HttpsConnection:
 
     def _send(self, data: bytes, end: float) -> None:
         if self.sock is None:
-            raise HttpsError(f"{self.endpoint}: not connected", kind="connect")
+            raise HttpsError(f"{self.endpoint}: not connected", kind="connect", code="slow-or-broken-response")
         try:
             self.sock.settimeout(self._remaining(end))
             self.sock.sendall(data)
         except socket.timeout as exc:
             raise HttpsError(f"{self.endpoint}: sending the request timed out", kind="timeout") from exc
         except OSError as exc:
-            raise HttpsError(f"{self.endpoint}: sending the request failed: {exc}", kind="connect") from exc
+            raise HttpsError(
+                f"{self.endpoint}: sending the request failed: {exc}", kind="connect", code="slow-or-broken-response"
+            ) from exc
 
     def _remaining(self, end: float) -> float:
         remaining = end - time.monotonic()
@@ -177,7 +183,7 @@ class HttpsConnection:
 
     def _recv(self, end: float) -> bytes:
         if self.sock is None:
-            raise HttpsError(f"{self.endpoint}: not connected", kind="connect")
+            raise HttpsError(f"{self.endpoint}: not connected", kind="connect", code="slow-or-broken-response")
         if self._buffer:
             data, self._buffer = self._buffer, b""
             return data
@@ -189,7 +195,9 @@ class HttpsConnection:
         except socket.timeout as exc:
             raise HttpsError(f"{self.endpoint}: no complete response within {self.timeout:g}s", kind="timeout") from exc
         except (ssl.SSLError, OSError) as exc:
-            raise HttpsError(f"{self.endpoint}: reading the response failed: {exc}", kind="connect") from exc
+            raise HttpsError(
+                f"{self.endpoint}: reading the response failed: {exc}", kind="connect", code="slow-or-broken-response"
+            ) from exc
 
     def _read_until(self, marker: bytes, end: float, limit: int, what: str) -> bytes:
         data = b""

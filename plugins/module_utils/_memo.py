@@ -44,9 +44,8 @@ class Memo:
         with self._lock:
             entry = self._entries.get(key)
             owner = entry is None or entry.failed_sooner_than(deadline)
-            if owner:
+            if entry is None or owner:
                 entry = self._entries[key] = _Entry(deadline)
-        assert entry is not None
         if owner:
             try:
                 entry.future.set_result(compute())

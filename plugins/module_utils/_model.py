@@ -27,6 +27,7 @@ __all__ = [
     "ConfigError",
     "DnsError",
     "DnsPort",
+    "FederationProbe",
     "FetchFailure",
     "HttpResponse",
     "HttpsError",
@@ -40,6 +41,7 @@ __all__ = [
     "SrvLookup",
     "SrvRecord",
     "Target",
+    "TlsSession",
     "WellKnown",
 ]
 
@@ -124,14 +126,25 @@ class AddressAnswer:
 
 
 # -- HTTPS -------------------------------------------------------------------------------------------
+#: The catalogue code (``_catalogue``) of an HttpsError of each kind, unless the raiser names one.
+_HTTPS_CODES = {
+    "connect": "cannot-connect",
+    "tls": "tls-handshake-failed",
+    "certificate": "certificate-refused",
+}
+
+
 class HttpsError(Exception):
     """Connecting, the TLS handshake or reading a response failed. ``kind`` says which."""
 
-    def __init__(self, message: str, *, kind: str = "http", verify_code: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, kind: str = "http", verify_code: int | None = None, code: str | None = None
+    ) -> None:
         super().__init__(message)
         self.kind = kind  # "connect", "tls", "certificate", "timeout", "http", "too_large", "config"
         self.verify_code = verify_code  # OpenSSL X509_V_ERR_* for kind "certificate"
         self.status: int | None = None  # the HTTP status, when the failure came after the status line
+        self.code = code or _HTTPS_CODES.get(kind, "slow-or-broken-response")  # its catalogue code
 
 
 @dataclass
@@ -179,6 +192,9 @@ class WellKnown:
     redirects: list[str] = field(default_factory=list)
     cache_seconds: int = CACHE_FAILURE
 
+    def __post_init__(self) -> None:
+        self.error_code: str | None = None  # the catalogue code of an ``error`` worth reporting (not in to_dict)
+
 
 @dataclass
 class SrvLookup:
@@ -210,7 +226,15 @@ class Resolution:
 class ResolutionError(Exception):
     """A server name cannot be resolved: names the server name, the step and the reason."""
 
-    def __init__(self, server_name: str, step: str, reason: str, *, partial: Resolution | None = None) -> None:
+    def __init__(
+        self,
+        server_name: str,
+        step: str,
+        reason: str,
+        *,
+        partial: Resolution | None = None,
+        code: str = "dns-failure",
+    ) -> None:
         shown = f"'{server_name}'"
         if partial is not None and partial.server_name != server_name:
             shown += f" ({partial.server_name})"
@@ -219,6 +243,7 @@ class ResolutionError(Exception):
         self.step = step
         self.reason = reason
         self.partial = partial
+        self.code = code  # its catalogue code (``_catalogue``)
 
 
 # -- the ports -------------------------------------------------------------------------------------------
@@ -249,6 +274,29 @@ class Sequential:
 
     def map(self, function: Callable[[_T], _R], items: list[_T], *, limit: int | None = None) -> list[_R]:
         return [function(item) for item in items]
+
+
+class TlsSession(Protocol):
+    """One TLS connection of the federation checks, made whether or not its certificate is valid."""
+
+    version: str | None
+    cipher: str | None
+    certificate: bytes | None  # DER
+    certificate_problem: HttpsError | None  # why the certificate is not valid (kind "certificate")
+
+    def get(self, path: str, *, host_header: str, body_limit: int) -> HttpResponse: ...
+
+    def close(self) -> None: ...
+
+
+class FederationProbe(Protocol):
+    """The network of ``federation_check``: TLS connections to targets and HTTPS fetches of URLs."""
+
+    def connect(self, address: str, port: int, *, server_hostname: str) -> TlsSession:
+        """Raises HttpsError when no TLS session comes about (a bad certificate is no such case)."""
+
+    def fetch(self, url: str, *, body_limit: int) -> list[tuple[str, HttpResponse]]:
+        """GET ``url`` following redirects: every (url, response); raises FetchFailure."""
 
 
 @dataclass(frozen=True)

@@ -123,8 +123,8 @@ class _ResolutionRun:
     def __post_init__(self) -> None:
         self.result = Resolution(server_name=self.name)
 
-    def fail(self, step: str, reason: str) -> ResolutionError:
-        return ResolutionError(self.name, step, reason, partial=self.result)
+    def fail(self, step: str, reason: str, code: str) -> ResolutionError:
+        return ResolutionError(self.name, step, reason, partial=self.result, code=code)
 
     def warn(self, message: str) -> None:
         if message not in self.result.warnings:
@@ -187,7 +187,7 @@ class _ResolutionRun:
             reasons = []
             for host in dict.fromkeys(target.host for target in targets):
                 reasons.append(self.address_errors.get(host, f"{host} has no AAAA or A records"))
-            raise self.fail(step, "no IPv6 or IPv4 address found: " + "; ".join(reasons))
+            raise self.fail(step, "no IPv6 or IPv4 address found: " + "; ".join(reasons), "no-address")
 
     def ip_target(self, server: ServerName) -> None:
         self.result.tls_server_name = server.host
@@ -205,7 +205,7 @@ class _ResolutionRun:
                 answer = self._srv(qname)
             except DnsError as exc:
                 entry.error = exc.reason
-                raise self.fail(f"SRV query {qname}", exc.reason) from exc
+                raise self.fail(f"SRV query {qname}", exc.reason, "dns-failure") from exc
             entry.records = [record.to_dict() for record in answer.records]
             if not answer.records:
                 continue
@@ -214,6 +214,7 @@ class _ResolutionRun:
                 raise self.fail(
                     f"SRV query {qname}",
                     "the only SRV record has target '.', which means the service is disabled",
+                    "srv-disabled",
                 )
             if len(usable) < len(answer.records):
                 self.warn(f"{qname}: ignoring SRV records with target '.' next to usable records")
@@ -242,7 +243,7 @@ class _ResolutionRun:
         try:
             server, warnings = parse_server_name(self.name)
         except ServerNameError as exc:
-            raise self.fail(PARSE_STEP, str(exc)) from exc
+            raise self.fail(PARSE_STEP, str(exc), "invalid-server-name") from exc
         result.server_name = str(server)
         for message in warnings:
             self.warn(message)
@@ -335,5 +336,5 @@ def resolve_server_name(
         try:
             parse_server_name(name)
         except ServerNameError as exc:
-            raise resolver.fail(PARSE_STEP, str(exc)) from exc
+            raise resolver.fail(PARSE_STEP, str(exc), "invalid-server-name") from exc
     return resolver.run()

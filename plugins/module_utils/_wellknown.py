@@ -202,6 +202,7 @@ def fetch_well_known(
             warnings.append(
                 f"{url}: {reason}; homeservers disagree on such a file (the spec says to ignore it): fix it"
             )
+            report.error_code = "invalid-m-server"
             raise FetchFailure(reason) from exc
         warnings.extend(name_warnings)
     except FetchFailure as exc:

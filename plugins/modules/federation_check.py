@@ -245,6 +245,14 @@ errors:
   type: list
   elements: str
   sample: ["certificate presented by 198.51.100.7:8448 is valid for matrix.example.com but the spec requires it to be valid for example.com"]
+error_codes:
+  description:
+    - The stable code of each line of RV(errors), in the same order. The collection's
+      C(docs/troubleshooting.md) has a row and a section for each code.
+  returned: always
+  type: list
+  elements: str
+  sample: [certificate-wrong-name]
 summary:
   description: A few human lines, like a federation tester's report.
   returned: always

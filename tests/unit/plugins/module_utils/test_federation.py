@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import NameOID
 from signed_json import sign_json
 
-from ansible_collections.matrixops.delegation.plugins.module_utils._federation import (
+from ansible_collections.matrixops.delegation.plugins.module_utils._federation_checks import (
     certificate_details,
     certificate_error,
     check_keys,

@@ -21,12 +21,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from loopback import bound_socket, daemon, serve_until
 
+from ansible_collections.matrixops.delegation.plugins.module_utils._federation_probe import HttpsProbe
 from ansible_collections.matrixops.delegation.plugins.module_utils._https import (
     HttpsConnection,
     HttpsError,
+    HttpsFetcher,
     make_ssl_context,
 )
-from ansible_collections.matrixops.delegation.plugins.module_utils._resolver import HttpsFetcher
+from ansible_collections.matrixops.delegation.plugins.module_utils._resolver import ResolveOptions, Resolver
 
 SERVER_NAME = "server.test"
 MARGIN = 0.4  # seconds allowed past a deadline on a loaded machine
@@ -524,3 +526,46 @@ def test_fetcher_reports_the_answer_of_a_server_that_answered(serve, pki):
         )
     assert info.value.kind == "too_large"
     assert server.connections == 1
+
+
+# -- HttpsProbe, the federation checker's network ---------------------------------------------------------
+@pytest.fixture
+def probe(pki, closing):
+    options = ResolveOptions(nameservers=["127.0.0.1:53"], ca_path=str(pki.ca.path), timeout=2.0)
+    return HttpsProbe(closing(Resolver(options)))
+
+
+def test_probe_session_with_a_valid_certificate(serve, probe):
+    server = serve(keep_alive(http(b'{"a": 1}', length=8)))
+    session = probe.connect("127.0.0.1", server.port, server_hostname=SERVER_NAME)
+    try:
+        assert session.certificate_problem is None
+        assert session.version in ("TLSv1.2", "TLSv1.3") and session.cipher
+        assert session.certificate.startswith(b"0")  # DER
+        answer = session.get("/x", host_header="example.test", body_limit=100)
+        assert (answer.status, answer.body) == (200, b'{"a": 1}')
+        assert "Host: example.test" in server.requests[0]
+    finally:
+        session.close()
+
+
+def test_probe_session_with_an_untrusted_certificate_reports_it(serve, probe):
+    server = serve(once(http(b"", length=0)), leaf="stranger")
+    session = probe.connect("127.0.0.1", server.port, server_hostname=SERVER_NAME)
+    session.close()
+    assert session.certificate_problem is not None and session.certificate_problem.kind == "certificate"
+    assert session.certificate  # still read, to report on it
+
+
+def test_probe_connection_failures_raise(probe):
+    with bound_socket(socket.SOCK_STREAM, timeout=1) as sock:
+        port = sock.getsockname()[1]
+    with pytest.raises(HttpsError) as info:
+        probe.connect("127.0.0.1", port, server_hostname=SERVER_NAME)
+    assert (info.value.kind, info.value.code) == ("connect", "cannot-connect")
+
+
+def test_probe_fetch_follows_redirects(serve, probe):
+    server = serve(keep_alive(http(b"{}", length=2)))
+    hops = probe.fetch(f"https://127.0.0.1:{server.port}/.well-known/matrix/client", body_limit=100)
+    assert [response.status for _url, response in hops] == [200]

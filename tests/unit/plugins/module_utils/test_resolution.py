@@ -241,7 +241,7 @@ def expected(name, method, *, certificate, targets, host_header=None, sni=True, 
     }
 
 
-IP_LITERALS = [(PUBLIC_V6 if "[" in text else text.split(":")[0], text) for text in ("1.2.3.4", f"[{PUBLIC_V6}]")]
+IP_LITERALS = [("1.2.3.4", "1.2.3.4"), (PUBLIC_V6, f"[{PUBLIC_V6}]")]
 
 
 @pytest.mark.parametrize("port", [None, 8443])
