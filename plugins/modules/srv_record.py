@@ -277,6 +277,11 @@ tsig_error:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.matrixops.delegation.plugins.module_utils import _srv_update as srv
+from ansible_collections.matrixops.delegation.plugins.module_utils._rfc2136 import (
+    TSIG_ALGORITHMS,
+    Rfc2136Client,
+    Tsig,
+)
 
 if srv.HAS_DNSPYTHON:
     from ansible_collections.matrixops.delegation.plugins.module_utils._resolution import ResolutionError
@@ -325,7 +330,7 @@ def main():
             "dns_server": {"type": "str"},
             "dns_port": {"type": "int", "default": 53},
             "tsig_key_name": {"type": "str", "no_log": False},
-            "tsig_algorithm": {"type": "str", "choices": list(srv.TSIG_ALGORITHMS), "default": "hmac-sha256"},
+            "tsig_algorithm": {"type": "str", "choices": list(TSIG_ALGORITHMS), "default": "hmac-sha256"},
             "tsig_secret": {"type": "str", "no_log": True},
             "timeout": {"type": "float", "default": 10},
             "checks": {"type": "bool", "default": True},
@@ -369,9 +374,9 @@ def main():
 
     tsig = None
     if params["tsig_key_name"]:
-        tsig = srv.Tsig(name=params["tsig_key_name"], algorithm=params["tsig_algorithm"], secret=params["tsig_secret"])
+        tsig = Tsig(name=params["tsig_key_name"], algorithm=params["tsig_algorithm"], secret=params["tsig_secret"])
     try:
-        port = srv.Rfc2136Port(params["dns_server"], params["dns_port"], timeout=params["timeout"], tsig=tsig)
+        port = Rfc2136Client(params["dns_server"], params["dns_port"], timeout=params["timeout"], tsig=tsig)
         result["dns_server"] = port.server
         outcome = srv.synchronise(plan, port, zone=params["zone"], check_mode=module.check_mode)
     except srv.SrvConfigError as exc:

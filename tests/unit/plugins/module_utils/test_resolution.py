@@ -29,6 +29,7 @@ from ansible_collections.matrixops.delegation.plugins.module_utils._https import
 from ansible_collections.matrixops.delegation.plugins.module_utils._resolution import (
     METHODS,
     Memo,
+    Method,
     ResolutionError,
     cache_period,
     order_srv_records,
@@ -1260,3 +1261,11 @@ def test_memo_recomputes_a_failure_only_for_a_caller_with_a_later_deadline():
             memo.get("key", failing, deadline=deadline)
     assert len(calls) == 3
     assert memo.get("other", lambda: 1, deadline=1.0) == memo.get("other", lambda: 2) == 1
+
+
+def test_a_result_holds_the_method_enum_and_its_dict_the_plain_name():
+    result = resolve_server_name("1.2.3.4", dns=FakeDns(), https=FakeHttps())
+    assert result.method is Method.IP_LITERAL
+    assert result.to_dict()["method"] == "ip_literal"
+    assert type(result.to_dict()["method"]) is str
+    assert f"{result.method}" == str(result.method) == "ip_literal"

@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """SRV records for Matrix SRV delegation: validation, rendering, the update core and the RFC 2136 port.
 
-The core (``synchronise``) runs against a fake port; the real port (``Rfc2136Port``) against a
+The core (``synchronise``) runs against a fake port; the real port (``Rfc2136Client``) against a
 fake DNS server on loopback that answers what each test tells it (REFUSED, NOTAUTH with a TSIG
 error, nothing at all...). The real knot server is exercised by the integration tests and the
 molecule scenario.
@@ -32,14 +32,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from loopback import bound_socket, daemon
 
+from ansible_collections.matrixops.delegation.plugins.module_utils._rfc2136 import Rfc2136Client, Tsig
 from ansible_collections.matrixops.delegation.plugins.module_utils._srv_update import (
     Plan,
     Record,
     RecordSet,
-    Rfc2136Port,
     SrvConfigError,
     SrvUpdateError,
-    Tsig,
     plan_records,
     render_zonefile,
     synchronise,
@@ -499,7 +498,7 @@ def test_an_unknown_tsig_algorithm_is_refused():
         Tsig("k", "hmac-sha3", SECRET).check()
 
 
-# -- Rfc2136Port, against a fake DNS server ---------------------------------------------------------------
+# -- Rfc2136Client, against a fake DNS server ---------------------------------------------------------------
 class FakeDnsServer:
     """A TCP DNS server on 127.0.0.1 that answers each request with ``handler(request) -> response``.
 
@@ -560,7 +559,7 @@ def dns_server(closing):
 
 def port_for(server, *, secret=SECRET, timeout=2.0):
     tsig = Tsig("update-key", "hmac-sha256", secret) if secret else None
-    return Rfc2136Port("127.0.0.1", server.port, timeout=timeout, tsig=tsig)
+    return Rfc2136Client("127.0.0.1", server.port, timeout=timeout, tsig=tsig)
 
 
 def authoritative(request, rcode=dns.rcode.NOERROR, *, answer=(), authority=()):
@@ -731,7 +730,7 @@ def test_a_closed_port_is_connection_refused():
         probe.bind(("127.0.0.1", 0))
         free = probe.getsockname()[1]
     with pytest.raises(SrvUpdateError, match=rf"127.0.0.1:{free}: query {FED} SOA: connection refused"):
-        Rfc2136Port("127.0.0.1", free, timeout=1).find_zone(FED)
+        Rfc2136Client("127.0.0.1", free, timeout=1).find_zone(FED)
 
 
 def test_an_answer_to_another_request_is_refused(dns_server):
@@ -756,11 +755,11 @@ def test_bad_port_options_are_refused(kwargs, message):
     options = {"host": "127.0.0.1", "port": 53, "timeout": 1.0}
     options.update(kwargs)
     with pytest.raises(SrvConfigError, match=message):
-        Rfc2136Port(**options)
+        Rfc2136Client(**options)
 
 
 def test_an_ipv6_server_is_labelled_with_brackets():
-    assert Rfc2136Port("[::1]", 5353).server == "[::1]:5353"
+    assert Rfc2136Client("[::1]", 5353).server == "[::1]:5353"
 
 
 def test_synchronise_end_to_end_through_the_port(dns_server):
