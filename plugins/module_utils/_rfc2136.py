@@ -4,7 +4,8 @@
 """The RFC 2136 adapter of ``srv_record``: queries and dynamic updates to one primary, signed with TSIG.
 
 Private module: not part of the collection's public API. It is the UpdatePort of
-``_srv_update`` (whose ``synchronise`` decides what to change) over dnspython's messages.
+``_srv_update`` (whose ``synchronise`` decides what to change) over dnspython: its messages, its
+TCP framing (``dns.query.send_tcp`` / ``receive_tcp``) and its TSIG signing and verification.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from __future__ import annotations
 import base64
 import binascii
 import socket
-import struct
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from ._dns import DNSPYTHON_IMPORT_ERROR, HAS_DNSPYTHON, srv_fields
 from ._srv_update import Record, RecordSet, SrvConfigError, SrvUpdateError, absolute_name
@@ -24,6 +25,7 @@ if HAS_DNSPYTHON:
     import dns.flags
     import dns.message
     import dns.name
+    import dns.query
     import dns.rcode
     import dns.rdataclass
     import dns.rdatatype
@@ -79,6 +81,28 @@ def _server_label(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+#: receive_tcp's keyring for "parse, do not verify" (dnspython's from_wire takes False).
+_UNVERIFIED: Any = False
+
+
+class _Recording:
+    """The socket for receive_tcp, keeping what it reads; each read waits until ``deadline`` at most."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self.sock = sock
+        self.deadline = deadline
+        self.data = b""
+
+    def recv(self, count: int) -> bytes:
+        self.sock.settimeout(max(self.deadline - time.monotonic(), 0.001))
+        chunk = self.sock.recv(count)
+        self.data += chunk
+        return chunk
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sock, name)
+
+
 class Rfc2136Client:
     """Queries and RFC 2136 updates to one primary server, over TCP, signed with TSIG when given.
 
@@ -111,7 +135,11 @@ class Rfc2136Client:
             key = self.tsig.key()
             message.use_tsig(key, keyname=key.name, algorithm=key.algorithm)
 
-    def _transfer(self, wire: bytes, what: str) -> bytes:
+    def _transfer(self, request: Any, what: str) -> bytes:
+        """Send ``request`` over TCP and return the answer's wire (dnspython's send_tcp and receive_tcp).
+
+        The answer is read unverified: a TSIG failure must still show the answer's RCODE.
+        """
         deadline = time.monotonic() + self.timeout
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
@@ -128,29 +156,25 @@ class Rfc2136Client:
         try:
             with sock:
                 sock.settimeout(max(deadline - time.monotonic(), 0.001))
-                sock.sendall(struct.pack("!H", len(wire)) + wire)
-                (length,) = struct.unpack("!H", self._receive(sock, 2, deadline))
-                return self._receive(sock, length, deadline)
-        except socket.timeout as exc:
+                expiration = time.time() + max(deadline - time.monotonic(), 0.001)
+                dns.query.send_tcp(sock, request, expiration)
+                recording = _Recording(sock, deadline)
+                dns.query.receive_tcp(recording, expiration, keyring=_UNVERIFIED)
+                return recording.data[2:]  # after the two-byte length
+        except (socket.timeout, dns.exception.Timeout) as exc:
             raise SrvUpdateError(self.server, f"{what}: no answer within {self.timeout:g}s (timeout)") from exc
+        except EOFError as exc:
+            raise SrvUpdateError(
+                self.server, f"{what}: connection failed: the server closed the connection without a complete answer"
+            ) from exc
         except OSError as exc:
             raise SrvUpdateError(self.server, f"{what}: connection failed: {exc.strerror or exc}") from exc
-
-    @staticmethod
-    def _receive(sock: socket.socket, count: int, deadline: float) -> bytes:
-        data = b""
-        while len(data) < count:
-            sock.settimeout(max(deadline - time.monotonic(), 0.001))
-            chunk = sock.recv(count - len(data))
-            if not chunk:
-                raise OSError("the server closed the connection without a complete answer")
-            data += chunk
-        return data
+        except dns.exception.DNSException as exc:
+            raise SrvUpdateError(self.server, f"{what}: malformed answer ({exc})") from exc
 
     def _exchange(self, request, what: str, *, update: bool = False):
         """Send ``request``; return the (verified) response. TSIG failures raise SrvUpdateError."""
-        wire = request.to_wire()
-        data = self._transfer(wire, what)
+        data = self._transfer(request, what)
         try:
             unverified = dns.message.from_wire(data, keyring=False)
         except dns.exception.DNSException as exc:
