@@ -139,15 +139,16 @@ class _ResolutionRun:
             ("addresses", host), lambda: self.dns.addresses(host, deadline=deadline), deadline=deadline
         )
 
-    def prefetch_addresses(self, hosts: list[str]) -> None:
+    def prefetch_addresses(self, hosts: list[str]) -> float | None:
         """Look up the addresses of several hosts in parallel (results land in the memo).
 
         With ``step_timeout``, the whole round ends within one timeout however many hosts an
-        SRV answer names.
+        SRV answer names. Returns the round's deadline: the targets are built under it, so a
+        lookup that failed in the round is not asked again.
         """
         hosts = list(dict.fromkeys(hosts))
         if len(hosts) < 2:
-            return
+            return None
         deadline = None if self.step_timeout is None else self.clock.monotonic() + self.step_timeout
 
         def one(host: str) -> None:
@@ -156,13 +157,14 @@ class _ResolutionRun:
                 self._addresses(host, deadline)
 
         self.parallel.map(one, hosts, limit=MAX_PARALLEL_LOOKUPS)
+        return deadline
 
     def _srv(self, name: str) -> SrvAnswer:
         return self.memo.get(("srv", name), lambda: self.dns.srv(name))
 
-    def target(self, host: str, port: int, *, srv_target: bool = False) -> Target:
+    def target(self, host: str, port: int, *, srv_target: bool = False, deadline: float | None = None) -> Target:
         try:
-            answer = self._addresses(host)
+            answer = self._addresses(host, deadline)
         except DnsError as exc:
             self.address_errors[host] = str(exc)
             self.warn(f"no address for {host}: {exc}")
@@ -221,8 +223,10 @@ class _ResolutionRun:
             if legacy:
                 self.warn(f"{qname} is the deprecated SRV service name; publish _matrix-fed._tcp.{name} instead")
             ordered = order_srv_records(usable, self.rng)
-            self.prefetch_addresses([record.target for record in ordered])
-            targets = [self.target(record.target, record.port, srv_target=True) for record in ordered]
+            deadline = self.prefetch_addresses([record.target for record in ordered])
+            targets = [
+                self.target(record.target, record.port, srv_target=True, deadline=deadline) for record in ordered
+            ]
             return targets, legacy
         return None
 

@@ -1269,3 +1269,10 @@ def test_a_result_holds_the_method_enum_and_its_dict_the_plain_name():
     assert result.to_dict()["method"] == "ip_literal"
     assert type(result.to_dict()["method"]) is str
     assert f"{result.method}" == str(result.method) == "ip_literal"
+
+
+def test_srv_targets_that_failed_in_the_parallel_round_are_not_asked_again():
+    dns = DeadlineDns(srv={FED: [SrvRecord(10, 0, 443, FED1), SrvRecord(20, 0, 443, FED2)]})
+    error = resolve_error(EXAMPLE, dns, FakeHttps(), step_timeout=5)
+    assert "timed out" in str(error)
+    assert sorted(dns.address_queries()) == sorted([EXAMPLE, FED1, FED2])  # one round within one timeout
