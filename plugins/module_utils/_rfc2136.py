@@ -143,16 +143,8 @@ class Rfc2136Client:
         deadline = time.monotonic() + self.timeout
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
-        except socket.timeout as exc:
-            raise SrvUpdateError(
-                self.server, f"{what}: no connection within {self.timeout:g}s (timeout): is the server reachable?"
-            ) from exc
-        except ConnectionRefusedError as exc:
-            raise SrvUpdateError(
-                self.server, f"{what}: connection refused: nothing listens on TCP port {self.port}"
-            ) from exc
         except OSError as exc:
-            raise SrvUpdateError(self.server, f"{what}: cannot connect: {exc.strerror or exc}") from exc
+            raise SrvUpdateError(self.server, f"{what}: {self._no_connection(exc)}") from exc
         try:
             with sock:
                 sock.settimeout(max(deadline - time.monotonic(), 0.001))
@@ -171,6 +163,13 @@ class Rfc2136Client:
             raise SrvUpdateError(self.server, f"{what}: connection failed: {exc.strerror or exc}") from exc
         except dns.exception.DNSException as exc:
             raise SrvUpdateError(self.server, f"{what}: malformed answer ({exc})") from exc
+
+    def _no_connection(self, exc: OSError) -> str:
+        if isinstance(exc, socket.timeout):
+            return f"no connection within {self.timeout:g}s (timeout): is the server reachable?"
+        if isinstance(exc, ConnectionRefusedError):
+            return f"connection refused: nothing listens on TCP port {self.port}"
+        return f"cannot connect: {exc.strerror or exc}"
 
     def _exchange(self, request, what: str, *, update: bool = False):
         """Send ``request``; return the (verified) response. TSIG failures raise SrvUpdateError."""

@@ -53,7 +53,7 @@ def test_every_section_belongs_to_a_code():
 def test_a_problem_is_its_line_and_knows_its_code():
     problem = Problem("no-address", "no connection to example.com could be checked")
     assert problem == "no connection to example.com could be checked"
-    assert type(str(problem)) is str
+    assert not isinstance(str(problem), Problem)
     assert code_of(problem) == "no-address"
 
 
