@@ -96,13 +96,14 @@ collection-path: ## Link the repository as .build/collections/ansible_collection
 # --- Checks --------------------------------------------------------------------
 
 # Every linter runs, even after one fails; the target fails if any did.
+# mypy reads mypy.ini: it checks plugins/ as ansible_collections.matrixops.delegation.plugins.
 LINTERS := "ruff check ." "ruff format --check ." "yamllint --strict ." "ansible-lint" \
-	"antsibull-changelog lint" "antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml"
+	"antsibull-changelog lint" "antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml" "mypy"
 
 # ansible-lint finds the collection (its modules, roles and playbooks named
 # matrixops.delegation.*) through .build/collections only: never through ~/.ansible or anything
 # else outside the checkout.
-lint: venv collection-path ## ruff (check + format), yamllint, ansible-lint, antsibull-changelog lint
+lint: venv collection-path ## ruff (check + format), yamllint, ansible-lint, antsibull-changelog lint, mypy
 	@rc=0; for linter in $(LINTERS); do \
 		echo "== $$linter"; \
 		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(COLLECTION_ENV) $$linter || { rc=1; echo "== FAILED: $$linter"; }; \
@@ -118,10 +119,16 @@ sanity: venv ## ansible-test sanity in each test environment (see .ci/sanity)
 	done; exit $$rc
 
 # pytest exits non-zero when it collects no test (5) or a path is missing (4).
-unit: venv collection-path ## pytest tests/unit in each test environment
+# In .venv the run also measures module_utils' coverage and fails under COVERAGE_MIN percent
+# (`make unit COVERAGE_ARGS=` skips that).
+COVERAGE_MIN ?= 90
+COVERAGE_ARGS ?= --cov=ansible_collections.matrixops.delegation.plugins.module_utils \
+	--cov-report=term-missing:skip-covered --cov-fail-under=$(COVERAGE_MIN)
+unit: venv collection-path ## pytest tests/unit in each test environment (module_utils coverage in .venv)
 	@rc=0; for venv in $(TEST_VENVS); do \
 		echo "== unit tests: $$venv (ansible-core $$($(call CORE_VERSION,$$venv)))"; \
-		$(COLLECTION_ENV) $$venv/bin/python -m pytest -rfEs $(PYTEST_ARGS) tests/unit \
+		cov=; [ "$$venv" != "$(VENV)" ] || cov="$(COVERAGE_ARGS)"; \
+		$(COLLECTION_ENV) $$venv/bin/python -m pytest -rfEs $$cov $(PYTEST_ARGS) tests/unit \
 			|| { rc=1; echo "== FAILED: unit tests in $$venv"; }; \
 	done; exit $$rc
 

@@ -140,7 +140,7 @@ def settings_problems(settings: Mapping[str, Any]) -> list[str]:
             problems.append(f"reverse_proxy_hostname must be a host name without port, like matrix.example.com: {exc}")
 
     federation_ports = get("federation_ports")
-    if not isinstance(federation_ports, list) or not federation_ports:
+    if not (isinstance(federation_ports, list) and federation_ports):
         problems.append(
             f"reverse_proxy_federation_ports must be a non-empty list of ports, like [8448] or [443]; got {federation_ports!r}"
         )

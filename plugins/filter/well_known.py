@@ -14,7 +14,7 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.matrixops.delegation.plugins.module_utils._federation import check_support_file
+from ansible_collections.matrixops.delegation.plugins.module_utils._federation_checks import check_support_file
 from ansible_collections.matrixops.delegation.plugins.module_utils._server_name import (
     ServerNameError,
     parse_server_name,

@@ -40,7 +40,9 @@ extends_documentation_fragment:
 notes:
   - The lookup raises an error naming the server name, the step and the reason when a server
     name is invalid, when its SRV records say the service is disabled (target V(.)), when an SRV
-    query fails (SERVFAIL, REFUSED, time-out), or when no address at all is found.
+    query fails (SERVFAIL, REFUSED, time-out), or when no address at all is found. The message
+    ends with the problem's code, such as C((code no-address)), which the collection's
+    C(docs/troubleshooting.md) explains.
   - A failed well-known fetch is not an error; it means "no delegation" and resolution goes on
     with SRV records, as the specification says. Its reason is in RV(_raw[].well_known.error).
 seealso:
@@ -226,7 +228,7 @@ class LookupModule(LookupBase):
         results = []
         for outcome in outcomes:
             if isinstance(outcome, ResolutionError):
-                raise AnsibleLookupError(f"matrixops.delegation.resolve: {outcome}")
+                raise AnsibleLookupError(f"matrixops.delegation.resolve: {outcome} (code {outcome.code})")
             for message in outcome.warnings:
                 display.warning(f"matrixops.delegation.resolve: {outcome.server_name}: {message}")
             results.append(outcome.to_dict())

@@ -4,7 +4,7 @@
 """DNS for server-name resolution, through dnspython.
 
 Private module: not part of the collection's public API. This is the real implementation of
-the DNS port that ``_resolution`` uses; it asks the configured nameservers directly (UDP with
+the DNS port of ``_model`` (``DnsClient``); it asks the configured nameservers directly (UDP with
 TCP fallback on truncation), follows CNAME chains itself and tells NXDOMAIN and NODATA ("no such
 record", resolution goes on) apart from SERVFAIL, REFUSED and time-outs (errors).
 """
@@ -14,8 +14,11 @@ from __future__ import annotations
 import ipaddress
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
+
+from ._model import AddressAnswer, Closing, DnsError, Parallel, SrvAnswer, SrvRecord
+from ._parallel import ThreadPool
 
 try:
     import dns.exception
@@ -39,23 +42,16 @@ __all__ = [
     "AddressAnswer",
     "DnsConfigError",
     "DnsError",
+    "DnsClient",
     "DnsPythonPort",
     "Nameserver",
     "SrvAnswer",
     "SrvRecord",
     "parse_nameservers",
+    "srv_fields",
 ]
 
 MAX_CNAME_HOPS = 8
-
-
-class DnsError(Exception):
-    """A DNS query failed (SERVFAIL, REFUSED, time-out, malformed answer, CNAME loop)."""
-
-    def __init__(self, query: str, reason: str) -> None:
-        super().__init__(f"{query}: {reason}")
-        self.query = query
-        self.reason = reason
 
 
 class DnsConfigError(ValueError):
@@ -72,30 +68,9 @@ class Nameserver:
         return f"{host}:{self.port}"
 
 
-@dataclass(frozen=True)
-class SrvRecord:
-    priority: int
-    weight: int
-    port: int
-    target: str  # without the trailing dot; "." for "service disabled"
-
-    def to_dict(self) -> dict:
-        return {"priority": self.priority, "weight": self.weight, "port": self.port, "target": self.target}
-
-
-@dataclass
-class SrvAnswer:
-    name: str
-    records: list[SrvRecord]
-    status: str  # "NOERROR", "NXDOMAIN" or "NODATA"
-
-
-@dataclass
-class AddressAnswer:
-    name: str
-    addresses: list[str]  # AAAA first, then A
-    cnames: list[str] = field(default_factory=list)  # names of the CNAME chain followed
-    warnings: list[str] = field(default_factory=list)  # one family failed, the other answered
+def srv_fields(rdata: Any) -> tuple[int, int, int, str]:
+    """Priority, weight, port and target of an SRV rdata (the target without the trailing dot, "." for none)."""
+    return rdata.priority, rdata.weight, rdata.port, rdata.target.to_text(omit_final_dot=True) or "."
 
 
 def parse_nameservers(values: list | None) -> list[Nameserver] | None:
@@ -150,18 +125,31 @@ def system_nameservers() -> list[Nameserver]:
     return servers
 
 
-class DnsPythonPort:
-    """The DNS port over dnspython. Thread-safe; ``close()`` ends its worker threads."""
+class DnsClient(Closing):
+    """The DNS port over dnspython. Thread-safe.
 
-    def __init__(self, nameservers: list[Nameserver] | None, timeout: float, *, workers: int = 32) -> None:
+    AAAA and A are asked together through ``parallel`` (the composition's pool); without one,
+    the client makes a pool of ``workers`` threads of its own, which ``close()`` ends.
+    """
+
+    def __init__(
+        self,
+        nameservers: list[Nameserver] | None,
+        timeout: float,
+        *,
+        parallel: Parallel | None = None,
+        workers: int = 2,
+    ) -> None:
         if not HAS_DNSPYTHON:
             raise DnsConfigError(f"the dnspython library is required: {DNSPYTHON_IMPORT_ERROR}")
         self.nameservers = nameservers or system_nameservers()
         self.timeout = timeout
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="matrixops-dns")
+        self._own_pool = ThreadPool(workers) if parallel is None else None
+        self.parallel: Parallel = parallel or self._own_pool  # type: ignore[assignment]
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False)
+        if self._own_pool is not None:
+            self._own_pool.close()
 
     # -- one query ---------------------------------------------------------------------------
     def _deadline(self, deadline: float | None) -> float:
@@ -169,7 +157,9 @@ class DnsPythonPort:
         own = time.monotonic() + self.timeout
         return own if deadline is None else min(own, deadline)
 
-    def _exchange(self, qname: dns.name.Name, rdtype: int, label: str, deadline: float) -> dns.message.Message:
+    def _exchange(
+        self, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType, label: str, deadline: float
+    ) -> dns.message.QueryMessage:
         """Send one query to the nameservers in order; return the first NOERROR/NXDOMAIN answer.
 
         UDP first, TCP when the answer is truncated, all within ``deadline``.
@@ -196,14 +186,14 @@ class DnsPythonPort:
                 failures.append(f"{server} failed: {exc or type(exc).__name__}")
                 continue
             rcode = response.rcode()
-            if rcode in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+            if rcode in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN) and isinstance(response, dns.message.QueryMessage):
                 return response
             failures.append(f"{server} answered {dns.rcode.to_text(rcode)}")
         if not failures:
             failures.append(f"no answer in time (timeout {self.timeout:g}s)")
         raise DnsError(label, "; ".join(failures))
 
-    def _lookup(self, name: str, rdtype: int, deadline: float) -> tuple[str, list, list[str]]:
+    def _lookup(self, name: str, rdtype: dns.rdatatype.RdataType, deadline: float) -> tuple[str, list, list[str]]:
         """Query ``name``, following CNAMEs, by ``deadline``. Returns (status, rdatas, CNAMEs followed)."""
         type_text = dns.rdatatype.to_text(rdtype)
         try:
@@ -235,33 +225,26 @@ class DnsPythonPort:
     # -- the port ----------------------------------------------------------------------------
     def srv(self, name: str, *, deadline: float | None = None) -> SrvAnswer:
         status, rdatas, _cnames = self._lookup(name, dns.rdatatype.SRV, self._deadline(deadline))
-        records = [
-            SrvRecord(
-                priority=rdata.priority,
-                weight=rdata.weight,
-                port=rdata.port,
-                target=rdata.target.to_text(omit_final_dot=True) or ".",
-            )
-            for rdata in rdatas
-        ]
-        return SrvAnswer(name=name, records=records, status=status)
+        return SrvAnswer(name=name, records=[SrvRecord(*srv_fields(rdata)) for rdata in rdatas], status=status)
 
     def addresses(self, name: str, *, deadline: float | None = None) -> AddressAnswer:
         """AAAA and A, asked together. One family failing is a warning; both failing an error."""
-        deadline = self._deadline(deadline)
-        futures = {
-            family: self._pool.submit(self._lookup, name, rdtype, deadline)
-            for family, rdtype in (("AAAA", dns.rdatatype.AAAA), ("A", dns.rdatatype.A))
-        }
+        end = self._deadline(deadline)
+
+        def lookup(rdtype: dns.rdatatype.RdataType) -> tuple[str, list, list[str]] | DnsError:
+            try:
+                return self._lookup(name, rdtype, end)
+            except DnsError as exc:
+                return exc
+
         addresses: list[str] = []
         cnames: list[str] = []
         errors: list[DnsError] = []
-        for future in futures.values():
-            try:
-                _status, rdatas, chain = future.result()
-            except DnsError as exc:
-                errors.append(exc)
+        for outcome in self.parallel.map(lookup, [dns.rdatatype.AAAA, dns.rdatatype.A]):
+            if isinstance(outcome, DnsError):
+                errors.append(outcome)
                 continue
+            _status, rdatas, chain = outcome
             addresses.extend(rdata.address for rdata in rdatas)
             for cname in chain:
                 if cname not in cnames:
@@ -272,3 +255,7 @@ class DnsPythonPort:
         if errors and not addresses:
             raise errors[0]
         return AddressAnswer(name=name, addresses=addresses, cnames=cnames, warnings=warnings)
+
+
+#: The former name of DnsClient (tests/robustness/test_fuzz_srv.py still uses it).
+DnsPythonPort = DnsClient

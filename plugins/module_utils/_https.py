@@ -4,6 +4,7 @@
 """A small HTTPS/1.1 client that connects to a chosen address with a chosen SNI and Host header.
 
 Private module: not part of the collection's public API. Standard library only.
+``HttpsFetcher`` is the HTTPS port of ``_model`` over it.
 
 Every network step is bounded: the TCP connect and TLS handshake together by ``timeout``, and
 one whole response (status line, headers and body) by ``timeout`` too, however slowly the peer
@@ -17,39 +18,13 @@ import contextlib
 import socket
 import ssl
 import time
-from dataclasses import dataclass
 
-__all__ = ["HttpResponse", "HttpsConnection", "HttpsError", "make_ssl_context"]
+from ._model import ConfigError, HttpResponse, HttpsError
+
+__all__ = ["HttpResponse", "HttpsConnection", "HttpsError", "HttpsFetcher", "make_ssl_context"]
 
 MAX_HEADER_BYTES = 65536
 USER_AGENT = "matrixops.delegation"
-
-
-class HttpsError(Exception):
-    """Connecting, the TLS handshake or reading a response failed. ``kind`` says which."""
-
-    def __init__(self, message: str, *, kind: str = "http", verify_code: int | None = None) -> None:
-        super().__init__(message)
-        self.kind = kind  # "connect", "tls", "certificate", "timeout", "http", "too_large", "config"
-        self.verify_code = verify_code  # OpenSSL X509_V_ERR_* for kind "certificate"
-        self.status: int | None = None  # the HTTP status, when the failure came after the status line
-
-
-@dataclass
-class HttpResponse:
-    status: int
-    reason: str
-    headers: list[tuple[str, str]]  # names lower-cased, in order
-    body: bytes
-
-    def header(self, name: str) -> str | None:
-        """The last value of a header, or None."""
-        values = self.header_values(name)
-        return values[-1] if values else None
-
-    def header_values(self, name: str) -> list[str]:
-        name = name.lower()
-        return [value for key, value in self.headers if key == name]
 
 
 def make_ssl_context(*, ca_path: str | None = None, validate_certs: bool = True) -> ssl.SSLContext:
@@ -107,11 +82,11 @@ class HttpsConnection:
             end = min(end, deadline)
         remaining = end - time.monotonic()
         if remaining <= 0:
-            raise HttpsError(f"{self.endpoint}: no time left to connect", kind="timeout")
+            raise HttpsError(f"{self.endpoint}: no time left to connect", kind="timeout", code="cannot-connect")
         try:
             raw = socket.create_connection((self.address, self.port), timeout=remaining)
         except socket.timeout as exc:
-            raise HttpsError(f"{self.endpoint}: connection timed out", kind="timeout") from exc
+            raise HttpsError(f"{self.endpoint}: connection timed out", kind="timeout", code="cannot-connect") from exc
         except OSError as exc:
             raise HttpsError(f"{self.endpoint}: cannot connect: {exc.strerror or exc}", kind="connect") from exc
         try:
@@ -127,7 +102,9 @@ class HttpsConnection:
             ) from exc
         except socket.timeout as exc:
             raw.close()
-            raise HttpsError(f"{self.endpoint}: TLS handshake timed out", kind="timeout") from exc
+            raise HttpsError(
+                f"{self.endpoint}: TLS handshake timed out", kind="timeout", code="tls-handshake-failed"
+            ) from exc
         except (ssl.SSLError, OSError) as exc:
             raw.close()
             raise HttpsError(f"{self.endpoint}: TLS handshake failed: {exc}", kind="tls") from exc
@@ -172,7 +149,9 @@ class HttpsConnection:
                 "Accept: application/json\r\nConnection: keep-alive\r\n\r\n"
             ).encode("ascii")
         except UnicodeEncodeError as exc:
-            raise HttpsError(f"{self.endpoint}: the request path or Host header is not ASCII: {path!r}") from exc
+            raise HttpsError(
+                f"{self.endpoint}: the request path or Host header is not ASCII: {path!r}", code="invalid-server-name"
+            ) from exc
         try:
             self._send(request, end)
             response, reusable = self._read_response(end, body_limit, method)
@@ -185,14 +164,16 @@ class HttpsConnection:
 
     def _send(self, data: bytes, end: float) -> None:
         if self.sock is None:
-            raise HttpsError(f"{self.endpoint}: not connected", kind="connect")
+            raise HttpsError(f"{self.endpoint}: not connected", kind="connect", code="slow-or-broken-response")
         try:
             self.sock.settimeout(self._remaining(end))
             self.sock.sendall(data)
         except socket.timeout as exc:
             raise HttpsError(f"{self.endpoint}: sending the request timed out", kind="timeout") from exc
         except OSError as exc:
-            raise HttpsError(f"{self.endpoint}: sending the request failed: {exc}", kind="connect") from exc
+            raise HttpsError(
+                f"{self.endpoint}: sending the request failed: {exc}", kind="connect", code="slow-or-broken-response"
+            ) from exc
 
     def _remaining(self, end: float) -> float:
         remaining = end - time.monotonic()
@@ -202,7 +183,7 @@ class HttpsConnection:
 
     def _recv(self, end: float) -> bytes:
         if self.sock is None:
-            raise HttpsError(f"{self.endpoint}: not connected", kind="connect")
+            raise HttpsError(f"{self.endpoint}: not connected", kind="connect", code="slow-or-broken-response")
         if self._buffer:
             data, self._buffer = self._buffer, b""
             return data
@@ -214,7 +195,9 @@ class HttpsConnection:
         except socket.timeout as exc:
             raise HttpsError(f"{self.endpoint}: no complete response within {self.timeout:g}s", kind="timeout") from exc
         except (ssl.SSLError, OSError) as exc:
-            raise HttpsError(f"{self.endpoint}: reading the response failed: {exc}", kind="connect") from exc
+            raise HttpsError(
+                f"{self.endpoint}: reading the response failed: {exc}", kind="connect", code="slow-or-broken-response"
+            ) from exc
 
     def _read_until(self, marker: bytes, end: float, limit: int, what: str) -> bytes:
         data = b""
@@ -331,3 +314,38 @@ class HttpsConnection:
                     f"{self.endpoint}: response body reached {len(body)} bytes, the limit is {body_limit - 1}",
                     kind="too_large",
                 )
+
+
+class HttpsFetcher:
+    """The HTTPS port: one GET to the first of ``addresses`` that answers."""
+
+    def __init__(self, *, ca_path: str | None, validate_certs: bool, timeout: float) -> None:
+        try:
+            self.context = make_ssl_context(ca_path=ca_path, validate_certs=validate_certs)
+        except HttpsError as exc:
+            raise ConfigError(str(exc)) from exc
+        self.timeout = timeout
+
+    def get(
+        self, host: str, port: int, path: str, *, addresses: list[str], body_limit: int, deadline: float | None
+    ) -> HttpResponse:
+        failures = []
+        for address in addresses:
+            connection = HttpsConnection(
+                address, port, server_hostname=host, context=self.context, timeout=self.timeout
+            )
+            try:
+                return connection.request(path, body_limit=body_limit, deadline=deadline)
+            except HttpsError as exc:
+                if exc.kind not in ("connect", "timeout", "tls", "certificate"):
+                    raise  # the server answered: its answer is the result
+                failures.append(exc)
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+            finally:
+                connection.close()
+        if not failures:
+            raise HttpsError(f"no address to connect to for {host}", kind="connect")
+        if len(failures) == 1:
+            raise failures[0]
+        raise HttpsError("; ".join(str(failure) for failure in failures), kind=failures[-1].kind)

@@ -1,20 +1,22 @@
 # Copyright (c) 2026, matrixops.delegation contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Wiring of the real ports to the resolution core, shared by the lookup and the module.
+"""The composition: real adapters, one memo and one thread pool wired to the resolution core.
 
-Private module: not part of the collection's public API.
+Private module: not part of the collection's public API. Shared by the ``resolve`` lookup, the
+``federation_check`` module (through ``_federation``) and the ``srv_record`` module's checks.
 """
 
 from __future__ import annotations
 
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ._dns import AddressAnswer, DnsConfigError, DnsPythonPort, parse_nameservers
-from ._https import HttpResponse, HttpsConnection, HttpsError, make_ssl_context
-from ._resolution import Memo, Resolution, ResolutionError, resolve_server_name
+from ._dns import DnsClient, DnsConfigError, parse_nameservers
+from ._https import HttpsFetcher
+from ._memo import Memo
+from ._model import SYSTEM_CLOCK, AddressAnswer, Clock, Closing, ConfigError, Resolution, ResolutionError
+from ._parallel import ThreadPool
+from ._resolution import MAX_PARALLEL_LOOKUPS, resolve_server_name
 
 __all__ = [
     "ConfigError",
@@ -32,10 +34,6 @@ WELL_KNOWN_BUDGET_FACTOR = 3
 NAME_BUDGET_FACTOR = 6
 
 
-class ConfigError(ValueError):
-    """An option is unusable (bad nameserver, unreadable CA bundle, bad number)."""
-
-
 @dataclass(frozen=True)
 class ResolveOptions:
     nameservers: list | None = None
@@ -44,6 +42,14 @@ class ResolveOptions:
     validate_certs: bool = True
     allow_private_addresses: bool = False
     concurrency: int = 16
+
+    @classmethod
+    def from_params(cls, params: dict, **overrides: object) -> ResolveOptions:
+        """The options among a module's parameters, then ``overrides``."""
+        names = ("nameservers", "timeout", "ca_path", "validate_certs", "allow_private_addresses")
+        values = {name: params[name] for name in names if name in params}
+        values.update(overrides)
+        return cls(**values)
 
     def check(self) -> None:
         if not isinstance(self.timeout, (int, float)) or isinstance(self.timeout, bool) or self.timeout <= 0:
@@ -56,51 +62,20 @@ class ResolveOptions:
             raise ConfigError(f"concurrency must be a whole number from 1 to 256, got {self.concurrency!r}")
 
 
-class HttpsFetcher:
-    """The HTTPS port: one GET to the first of ``addresses`` that answers."""
-
-    def __init__(self, *, ca_path: str | None, validate_certs: bool, timeout: float) -> None:
-        try:
-            self.context = make_ssl_context(ca_path=ca_path, validate_certs=validate_certs)
-        except HttpsError as exc:
-            raise ConfigError(str(exc)) from exc
-        self.timeout = timeout
-
-    def get(
-        self, host: str, port: int, path: str, *, addresses: list[str], body_limit: int, deadline: float | None
-    ) -> HttpResponse:
-        failures = []
-        for address in addresses:
-            connection = HttpsConnection(
-                address, port, server_hostname=host, context=self.context, timeout=self.timeout
-            )
-            try:
-                return connection.request(path, body_limit=body_limit, deadline=deadline)
-            except HttpsError as exc:
-                if exc.kind not in ("connect", "timeout", "tls", "certificate"):
-                    raise  # the server answered: its answer is the result
-                failures.append(exc)
-                if deadline is not None and time.monotonic() >= deadline:
-                    break
-            finally:
-                connection.close()
-        if not failures:
-            raise HttpsError(f"no address to connect to for {host}", kind="connect")
-        if len(failures) == 1:
-            raise failures[0]
-        raise HttpsError("; ".join(str(failure) for failure in failures), kind=failures[-1].kind)
-
-
-class Resolver:
+class Resolver(Closing):
     """Resolves many server names for one lookup call or module run (one memo, never reused)."""
 
-    def __init__(self, options: ResolveOptions) -> None:
+    def __init__(self, options: ResolveOptions, *, clock: Clock = SYSTEM_CLOCK) -> None:
         options.check()
         self.options = options
+        self.clock = clock
+        # Names, the SRV targets of each name, and AAAA + A of each target share these threads.
+        self.pool = ThreadPool(options.concurrency + 2 * MAX_PARALLEL_LOOKUPS)
         try:
             nameservers = parse_nameservers(options.nameservers)
-            self.dns = DnsPythonPort(nameservers, options.timeout, workers=max(2, 2 * options.concurrency))
+            self.dns = DnsClient(nameservers, options.timeout, parallel=self.pool)
         except DnsConfigError as exc:
+            self.pool.close()
             raise ConfigError(str(exc)) from exc
         self.https = HttpsFetcher(
             ca_path=options.ca_path, validate_certs=options.validate_certs, timeout=options.timeout
@@ -108,17 +83,18 @@ class Resolver:
         self.memo = Memo()
 
     def close(self) -> None:
-        self.dns.close()
+        self.pool.close()  # the DNS client has no threads of its own: it uses this pool
 
-    def __enter__(self) -> Resolver:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    @property
+    def well_known_budget(self) -> float:
+        """The seconds a well-known fetch may take, redirects included."""
+        return WELL_KNOWN_BUDGET_FACTOR * self.options.timeout
 
     def addresses(self, host: str, deadline: float | None = None) -> AddressAnswer:
         """AAAA and A of ``host``, looked up once per run (shared with the resolution core)."""
-        return self.memo.get(("addresses", host), lambda: self.dns.addresses(host, deadline=deadline))
+        return self.memo.get(
+            ("addresses", host), lambda: self.dns.addresses(host, deadline=deadline), deadline=deadline
+        )
 
     def resolve(self, name: object) -> Resolution:
         return self.memo.get(
@@ -129,8 +105,11 @@ class Resolver:
                 https=self.https,
                 memo=self.memo,
                 allow_private_addresses=self.options.allow_private_addresses,
-                well_known_budget=WELL_KNOWN_BUDGET_FACTOR * self.options.timeout,
+                well_known_budget=self.well_known_budget,
                 step_timeout=self.options.timeout,
+                now=self.clock.wall,
+                monotonic=self.clock.monotonic,
+                parallel=self.pool,
             ),
         )
 
@@ -150,13 +129,7 @@ class Resolver:
         for name in names:
             first.setdefault(_memo_key(name), name)
         distinct = list(first.values())
-        if len(distinct) <= 1 or self.options.concurrency == 1:
-            outcomes = [one(name) for name in distinct]
-        else:
-            with ThreadPoolExecutor(
-                max_workers=min(self.options.concurrency, len(distinct)), thread_name_prefix="matrixops-resolve"
-            ) as pool:
-                outcomes = list(pool.map(one, distinct))
+        outcomes = self.pool.map(one, distinct, limit=self.options.concurrency)
         by_key = {_memo_key(name): outcome for name, outcome in zip(distinct, outcomes)}
         return [by_key[_memo_key(name)] for name in names]
 

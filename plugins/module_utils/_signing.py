@@ -15,7 +15,7 @@ import json
 
 try:
     from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 except ImportError as exc:  # pragma: no cover - reported by the module through missing_required_lib
     HAS_CRYPTOGRAPHY = False
     CRYPTOGRAPHY_IMPORT_ERROR: Exception | None = exc
@@ -30,7 +30,7 @@ __all__ = [
     "canonical_json",
     "decode_base64",
     "encode_base64",
-    "sign_json",
+    "signable",
     "verify_signed_json",
 ]
 
@@ -88,19 +88,9 @@ def decode_base64(text: str) -> bytes:
         raise ValueError(f"invalid base64: {exc}") from exc
 
 
-def _signable(value: dict) -> dict:
+def signable(value: dict) -> dict:
+    """What a signature covers: the object without ``signatures`` and ``unsigned``."""
     return {key: item for key, item in value.items() if key not in ("signatures", "unsigned")}
-
-
-def sign_json(value: dict, *, signing_name: str, key_id: str, seed: bytes) -> dict:
-    """Return a copy of ``value`` signed with the Ed25519 key whose 32-byte seed is ``seed``."""
-    key = Ed25519PrivateKey.from_private_bytes(seed)
-    signature = encode_base64(key.sign(canonical_json(_signable(value))))
-    signed = dict(value)
-    signatures = {name: dict(sigs) for name, sigs in value.get("signatures", {}).items()}
-    signatures.setdefault(signing_name, {})[key_id] = signature
-    signed["signatures"] = signatures
-    return signed
 
 
 def verify_signed_json(value: dict, *, signing_name: str, key_id: str, public_key: bytes) -> None:
@@ -116,7 +106,7 @@ def verify_signed_json(value: dict, *, signing_name: str, key_id: str, public_ke
     except ValueError as exc:
         raise ValueError(f"unusable signature or key for {key_id}: {exc}") from exc
     try:
-        message = canonical_json(_signable(value))
+        message = canonical_json(signable(value))
     except CanonicalJsonError as exc:
         raise ValueError(f"the signed object is not canonical JSON: {exc}") from exc
     try:

@@ -55,21 +55,21 @@ options:
       - Like O(files), for private keys and other secrets. Their content is never logged nor
         shown in a diff.
     type: list
-    elements: dict
     default: []
+    elements: dict
     suboptions:
       path:
-        description: Absolute path of the file.
-        type: path
         required: true
+        type: path
+        description: Absolute path of the secret file.
       content:
         description: The whole content (never logged).
         type: str
       state:
-        description: V(present) writes the file, V(absent) removes it.
         type: str
-        choices: [present, absent]
         default: present
+        choices: [present, absent]
+        description: V(present) writes the secret file, V(absent) removes it.
       mode:
         description: File mode.
         type: raw

@@ -245,6 +245,14 @@ errors:
   type: list
   elements: str
   sample: ["certificate presented by 198.51.100.7:8448 is valid for matrix.example.com but the spec requires it to be valid for example.com"]
+error_codes:
+  description:
+    - The stable code of each line of RV(errors), in the same order. The collection's
+      C(docs/troubleshooting.md) has a row and a section for each code.
+  returned: always
+  type: list
+  elements: str
+  sample: [certificate-wrong-name]
 summary:
   description: A few human lines, like a federation tester's report.
   returned: always
@@ -296,13 +304,7 @@ def main():
     if not HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography"), exception=str(CRYPTOGRAPHY_IMPORT_ERROR))
     params = module.params
-    options = ResolveOptions(
-        nameservers=params["nameservers"],
-        timeout=params["timeout"],
-        ca_path=params["ca_path"],
-        validate_certs=params["validate_certs"],
-        allow_private_addresses=params["allow_private_addresses"],
-    )
+    options = ResolveOptions.from_params(params)
     try:
         with FederationChecker(options) as checker:
             result = checker.run(

@@ -276,23 +276,14 @@ tsig_error:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.matrixops.delegation.plugins.module_utils._srv_update import (
-    DNSPYTHON_IMPORT_ERROR,
-    HAS_DNSPYTHON,
+from ansible_collections.matrixops.delegation.plugins.module_utils import _srv_update as srv
+from ansible_collections.matrixops.delegation.plugins.module_utils._rfc2136 import (
     TSIG_ALGORITHMS,
-    Rfc2136Port,
-    SrvConfigError,
-    SrvUpdateError,
+    Rfc2136Client,
     Tsig,
-    diff_text,
-    plan_records,
-    render_zonefile,
-    synchronise,
-    target_findings,
-    well_known_findings,
 )
 
-if HAS_DNSPYTHON:
+if srv.HAS_DNSPYTHON:
     from ansible_collections.matrixops.delegation.plugins.module_utils._resolution import ResolutionError
     from ansible_collections.matrixops.delegation.plugins.module_utils._resolver import (
         ConfigError,
@@ -312,23 +303,18 @@ TARGET_SPEC = {
 def run_checks(module, plan):
     """Warnings about the targets and a well-known file; returns them (the module warns)."""
     params = module.params
-    options = ResolveOptions(
-        nameservers=params["nameservers"],
-        timeout=params["timeout"],
-        ca_path=params["ca_path"],
-        validate_certs=params["validate_certs"],
-        allow_private_addresses=True,
-    )
+    options = ResolveOptions.from_params(params, allow_private_addresses=True)
     try:
         with Resolver(options) as resolver:
-            findings = target_findings(plan, resolver.addresses)
+            findings = srv.target_findings(plan, resolver.addresses)
+            resolution: dict | None
             try:
                 resolution = resolver.resolve(plan.server_name).to_dict()
             except ResolutionError as exc:
                 resolution = exc.partial.to_dict() if exc.partial is not None else None
     except ConfigError as exc:
         module.fail_json(msg=f"matrixops.delegation.srv_record: checks: {exc}")
-    findings += well_known_findings(plan, resolution, state=params["state"])
+    findings += srv.well_known_findings(plan, resolution, state=params["state"])
     return findings
 
 
@@ -357,10 +343,10 @@ def main():
     )
     params = module.params
     try:
-        plan = plan_records(
+        plan = srv.plan_records(
             params["server_name"], params["targets"], ttl=params["ttl"], legacy=params["legacy"], state=params["state"]
         )
-    except SrvConfigError as exc:
+    except srv.SrvConfigError as exc:
         module.fail_json(msg=f"matrixops.delegation.srv_record: {exc}")
     result = {
         "changed": False,
@@ -369,14 +355,14 @@ def main():
         "zone": params["zone"].strip().rstrip(".") if params["zone"] else None,
         "before": None,
         "after": {record_set.name: record_set.to_dict() for record_set in plan.desired},
-        "zonefile": render_zonefile(plan),
+        "zonefile": srv.render_zonefile(plan.desired),
     }
     warnings = list(plan.warnings)
 
     needs_dns = params["dns_server"] is not None or (params["checks"] and params["state"] == "present")
-    if needs_dns and not HAS_DNSPYTHON:
+    if needs_dns and not srv.HAS_DNSPYTHON:
         if params["dns_server"] is not None:
-            module.fail_json(msg=missing_required_lib("dnspython"), exception=str(DNSPYTHON_IMPORT_ERROR), **result)
+            module.fail_json(msg=missing_required_lib("dnspython"), exception=str(srv.DNSPYTHON_IMPORT_ERROR), **result)
         warnings.append("checks skipped: the Python library dnspython is not installed here (or set checks: false)")
     elif params["checks"] and params["state"] == "present":
         warnings += run_checks(module, plan)
@@ -390,12 +376,12 @@ def main():
     if params["tsig_key_name"]:
         tsig = Tsig(name=params["tsig_key_name"], algorithm=params["tsig_algorithm"], secret=params["tsig_secret"])
     try:
-        port = Rfc2136Port(params["dns_server"], params["dns_port"], timeout=params["timeout"], tsig=tsig)
+        port = Rfc2136Client(params["dns_server"], params["dns_port"], timeout=params["timeout"], tsig=tsig)
         result["dns_server"] = port.server
-        outcome = synchronise(plan, port, zone=params["zone"], check_mode=module.check_mode)
-    except SrvConfigError as exc:
+        outcome = srv.synchronise(plan, port, zone=params["zone"], check_mode=module.check_mode)
+    except srv.SrvConfigError as exc:
         module.fail_json(msg=f"matrixops.delegation.srv_record: {exc}", **result)
-    except SrvUpdateError as exc:
+    except srv.SrvUpdateError as exc:
         extra = {key: value for key, value in (("rcode", exc.rcode), ("tsig_error", exc.tsig_error)) if value}
         module.fail_json(msg=f"matrixops.delegation.srv_record: {exc}", **result, **extra)
     result.update(
@@ -409,8 +395,8 @@ def main():
         result["diff"] = {
             "before_header": header,
             "after_header": header,
-            "before": diff_text(outcome.before),
-            "after": diff_text(outcome.after),
+            "before": srv.render_zonefile(outcome.before),
+            "after": srv.render_zonefile(outcome.after),
         }
     module.exit_json(**result)
 

@@ -17,6 +17,7 @@ import dns.rrset
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from loopback import bound_socket, daemon, serve_until
 
 from ansible_collections.matrixops.delegation.plugins.module_utils._dns import (
     DnsConfigError,
@@ -216,44 +217,35 @@ class TinyNameserver:
         self.rcodes = rcodes or {}  # name or (name, type) -> rcode
         self.silent = set(silent)
         self.queries: list[tuple[str, str]] = []
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.05)
+        self.sock = bound_socket(socket.SOCK_DGRAM, timeout=0.05)
         self.port = self.sock.getsockname()[1]
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        self._thread = daemon(serve_until, self._stop, lambda: self.sock.recvfrom(65535), self._reply)
 
-    def _serve(self):
-        while not self._stop.is_set():
-            try:
-                data, peer = self.sock.recvfrom(65535)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            query = dns.message.from_wire(data)
-            question = query.question[0]
-            name = question.name.to_text(omit_final_dot=True)
-            rdtype = dns.rdatatype.to_text(question.rdtype)
-            self.queries.append((name, rdtype))
-            if name in self.silent:
-                continue
-            reply = dns.message.make_response(query)
-            rcode = self.rcodes.get((name, rdtype), self.rcodes.get(name))
-            if rcode is not None:
-                reply.set_rcode(rcode)
-            elif name not in self.records:
-                reply.set_rcode(dns.rcode.NXDOMAIN)
-            else:
-                entries = self.records[name]
-                for answer_type in ("CNAME", rdtype):
-                    if answer_type in entries:
-                        reply.answer.append(
-                            dns.rrset.from_text_list(question.name, 300, "IN", answer_type, entries[answer_type])
-                        )
-                        break
-            self.sock.sendto(reply.to_wire(), peer)
+    def _reply(self, received):
+        data, peer = received
+        query = dns.message.from_wire(data)
+        question = query.question[0]
+        name = question.name.to_text(omit_final_dot=True)
+        rdtype = dns.rdatatype.to_text(question.rdtype)
+        self.queries.append((name, rdtype))
+        if name in self.silent:
+            return
+        reply = dns.message.make_response(query)
+        rcode = self.rcodes.get((name, rdtype), self.rcodes.get(name))
+        if rcode is not None:
+            reply.set_rcode(rcode)
+        elif name not in self.records:
+            reply.set_rcode(dns.rcode.NXDOMAIN)
+        else:
+            entries = self.records[name]
+            for answer_type in ("CNAME", rdtype):
+                if answer_type in entries:
+                    reply.answer.append(
+                        dns.rrset.from_text_list(question.name, 300, "IN", answer_type, entries[answer_type])
+                    )
+                    break
+        self.sock.sendto(reply.to_wire(), peer)
 
     def close(self):
         self._stop.set()
@@ -266,33 +258,17 @@ class TinyNameserver:
 
 
 @pytest.fixture
-def nameserver():
-    servers = []
-
-    def make(*args, **kwargs):
-        server = TinyNameserver(*args, **kwargs)
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.close()
+def nameserver(closing):
+    return lambda *args, **kwargs: closing(TinyNameserver(*args, **kwargs))
 
 
 @pytest.fixture
-def dns_port():
-    ports = []
-
+def dns_port(closing):
     def make(*servers, timeout=2.0):
-        port = DnsPythonPort(
-            [server if isinstance(server, Nameserver) else server.nameserver for server in servers], timeout
-        )
-        ports.append(port)
-        return port
+        nameservers = [server if isinstance(server, Nameserver) else server.nameserver for server in servers]
+        return closing(DnsPythonPort(nameservers, timeout))
 
-    yield make
-    for port in ports:
-        port.close()
+    return make
 
 
 ZONE = {

@@ -16,8 +16,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import NameOID
+from signed_json import sign_json
 
-from ansible_collections.matrixops.delegation.plugins.module_utils._federation import (
+from ansible_collections.matrixops.delegation.plugins.module_utils._federation_checks import (
     certificate_details,
     certificate_error,
     check_keys,
@@ -26,7 +27,7 @@ from ansible_collections.matrixops.delegation.plugins.module_utils._federation i
 )
 from ansible_collections.matrixops.delegation.plugins.module_utils._https import HttpsError
 from ansible_collections.matrixops.delegation.plugins.module_utils._resolution import Resolution
-from ansible_collections.matrixops.delegation.plugins.module_utils._signing import encode_base64, sign_json
+from ansible_collections.matrixops.delegation.plugins.module_utils._signing import encode_base64
 
 SERVER = "example.com"
 ENDPOINT = "198.51.100.7:8448"
@@ -336,12 +337,12 @@ def make_der(*, subject: x509.Name, issuer: x509.Name, sans: list[x509.GeneralNa
     key = ec.generate_private_key(ec.SECP256R1())
     builder = (
         x509.CertificateBuilder()
+        .not_valid_before(NOT_AFTER - dt.timedelta(days=90))
+        .not_valid_after(NOT_AFTER)
+        .serial_number(x509.random_serial_number())
         .subject_name(subject)
         .issuer_name(issuer)
         .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOT_AFTER - dt.timedelta(days=90))
-        .not_valid_after(NOT_AFTER)
     )
     if sans is not None:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)

@@ -19,13 +19,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from loopback import bound_socket, daemon, serve_until
 
+from ansible_collections.matrixops.delegation.plugins.module_utils._federation_probe import HttpsProbe
 from ansible_collections.matrixops.delegation.plugins.module_utils._https import (
     HttpsConnection,
     HttpsError,
+    HttpsFetcher,
     make_ssl_context,
 )
-from ansible_collections.matrixops.delegation.plugins.module_utils._resolver import HttpsFetcher
+from ansible_collections.matrixops.delegation.plugins.module_utils._resolver import ResolveOptions, Resolver
 
 SERVER_NAME = "server.test"
 MARGIN = 0.4  # seconds allowed past a deadline on a loaded machine
@@ -63,22 +66,26 @@ def _key_usage(*, ca: bool) -> x509.KeyUsage:
     )
 
 
-def make_authority(directory: Path, common_name: str) -> Authority:
-    key = ec.generate_private_key(ec.SECP256R1())
+def _builder(subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePrivateKey, *, ca: bool):
+    """A certificate valid from yesterday for 30 days, with its basic constraints, key usage and key id."""
     now = datetime.datetime.now(datetime.UTC)
-    cert = (
+    return (
         x509.CertificateBuilder()
-        .subject_name(_name(common_name))
-        .issuer_name(_name(common_name))
+        .subject_name(subject)
+        .issuer_name(issuer)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(_key_usage(ca=True), critical=True)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(_key_usage(ca=ca), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
     )
+
+
+def make_authority(directory: Path, common_name: str) -> Authority:
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _builder(_name(common_name), _name(common_name), key, ca=True).sign(key, hashes.SHA256())
     path = directory / f"{common_name}.pem"
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return Authority(cert, key, path)
@@ -86,22 +93,12 @@ def make_authority(directory: Path, common_name: str) -> Authority:
 
 def issue(authority: Authority, directory: Path, stem: str, dns_names: list[str], ips: list[str]) -> Leaf:
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
     names = [x509.DNSName(name) for name in dns_names] + [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
     ski = authority.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(stem))
-        .issuer_name(authority.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(ca=False), critical=True)
+        _builder(_name(stem), authority.cert.subject, key, ca=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
         .sign(authority.key, hashes.SHA256())
     )
@@ -178,28 +175,15 @@ class Server:
             self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self.context.load_cert_chain(leaf.cert_path, leaf.key_path)
             self.context.sni_callback = lambda sslobj, name, context: self.sni.append(name)
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.05)
+        self.listener = bound_socket(socket.SOCK_STREAM, timeout=0.05)
         self.port = self.listener.getsockname()[1]
         self.threads: list[threading.Thread] = []
         if accept:
-            self._spawn(self._accept_loop)
+            self.threads.append(daemon(serve_until, self.stopping, self.listener.accept, self._accepted))
 
-    def _spawn(self, target, *args):
-        thread = threading.Thread(target=target, args=args, daemon=True)
-        self.threads.append(thread)
-        thread.start()
-
-    def _accept_loop(self):
-        while not self.stopping.is_set():
-            try:
-                raw, _address = self.listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.connections += 1
-            self._spawn(self._serve, raw)
+    def _accepted(self, accepted):
+        self.connections += 1
+        self.threads.append(daemon(self._serve, accepted[0]))
 
     def _serve(self, raw):
         raw.settimeout(5)
@@ -223,37 +207,25 @@ class Server:
 
 
 @pytest.fixture
-def serve(pki):
-    servers = []
-
+def serve(pki, closing):
     def start(handler=None, *, leaf="trusted", accept=True) -> Server:
         chosen = {"trusted": pki.leaf, "stranger": pki.stranger, "plain": None}[leaf]
-        server = Server(handler, leaf=chosen, accept=accept)
-        servers.append(server)
-        return server
+        return closing(Server(handler, leaf=chosen, accept=accept))
 
-    yield start
-    for server in servers:
-        server.close()
+    return start
 
 
 @pytest.fixture
-def connect(pki):
-    connections = []
-
+def connect(pki, closing):
     def make(
         server: Server, *, timeout: float = 2.0, server_hostname: str = SERVER_NAME, ca_path=None, validate_certs=True
     ):
         context = make_ssl_context(ca_path=str(ca_path or pki.ca.path), validate_certs=validate_certs)
-        connection = HttpsConnection(
-            "127.0.0.1", server.port, server_hostname=server_hostname, context=context, timeout=timeout
+        return closing(
+            HttpsConnection("127.0.0.1", server.port, server_hostname=server_hostname, context=context, timeout=timeout)
         )
-        connections.append(connection)
-        return connection
 
-    yield make
-    for connection in connections:
-        connection.close()
+    return make
 
 
 def http(
@@ -554,3 +526,46 @@ def test_fetcher_reports_the_answer_of_a_server_that_answered(serve, pki):
         )
     assert info.value.kind == "too_large"
     assert server.connections == 1
+
+
+# -- HttpsProbe, the federation checker's network ---------------------------------------------------------
+@pytest.fixture
+def probe(pki, closing):
+    options = ResolveOptions(nameservers=["127.0.0.1:53"], ca_path=str(pki.ca.path), timeout=2.0)
+    return HttpsProbe(closing(Resolver(options)))
+
+
+def test_probe_session_with_a_valid_certificate(serve, probe):
+    server = serve(keep_alive(http(b'{"a": 1}', length=8)))
+    session = probe.connect("127.0.0.1", server.port, server_hostname=SERVER_NAME)
+    try:
+        assert session.certificate_problem is None
+        assert session.version in ("TLSv1.2", "TLSv1.3") and session.cipher
+        assert session.certificate.startswith(b"0")  # DER
+        answer = session.get("/x", host_header="example.test", body_limit=100)
+        assert (answer.status, answer.body) == (200, b'{"a": 1}')
+        assert "Host: example.test" in server.requests[0]
+    finally:
+        session.close()
+
+
+def test_probe_session_with_an_untrusted_certificate_reports_it(serve, probe):
+    server = serve(once(http(b"", length=0)), leaf="stranger")
+    session = probe.connect("127.0.0.1", server.port, server_hostname=SERVER_NAME)
+    session.close()
+    assert session.certificate_problem is not None and session.certificate_problem.kind == "certificate"
+    assert session.certificate  # still read, to report on it
+
+
+def test_probe_connection_failures_raise(probe):
+    with bound_socket(socket.SOCK_STREAM, timeout=1) as sock:
+        port = sock.getsockname()[1]
+    with pytest.raises(HttpsError) as info:
+        probe.connect("127.0.0.1", port, server_hostname=SERVER_NAME)
+    assert (info.value.kind, info.value.code) == ("connect", "cannot-connect")
+
+
+def test_probe_fetch_follows_redirects(serve, probe):
+    server = serve(keep_alive(http(b"{}", length=2)))
+    hops = probe.fetch(f"https://127.0.0.1:{server.port}/.well-known/matrix/client", body_limit=100)
+    assert [response.status for _url, response in hops] == [200]

@@ -1,7 +1,10 @@
 # Copyright (c) 2026, matrixops.delegation contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The resolution algorithm of DESIGN.md, one test per method and per rule, with fakes at the ports."""
+"""The resolution algorithm of docs/architecture.md, "Resolution methods".
+
+One test per method and per rule, with fakes at the ports.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from ansible_collections.matrixops.delegation.plugins.module_utils._https import
 from ansible_collections.matrixops.delegation.plugins.module_utils._resolution import (
     METHODS,
     Memo,
+    Method,
     ResolutionError,
     cache_period,
     order_srv_records,
@@ -223,217 +227,110 @@ def assert_warnings(got: list, *expected) -> None:
 
 
 # -- the ten methods ---------------------------------------------------------------------------------
-def test_methods_are_the_ten_of_the_design():
-    assert METHODS == (
-        "ip_literal",
-        "explicit_port",
-        "well_known_ip_literal",
-        "well_known_explicit_port",
-        "well_known_srv",
-        "well_known_srv_legacy",
-        "well_known_default_port",
-        "srv",
-        "srv_legacy",
-        "default_port",
-    )
+def expected(name, method, *, certificate, targets, host_header=None, sni=True, delegated=None, wk=None, srv=()):
+    """The whole result of one method: ``certificate`` is the TLS name, also the SNI unless ``sni`` is False."""
+    return {
+        "server_name": name,
+        "method": method,
+        "delegated_server": delegated,
+        "host_header": host_header or certificate,
+        "tls_server_name": certificate,
+        "sni": certificate if sni else None,
+        "targets": targets,
+        "well_known": wk,
+        "srv": list(srv),
+    }
 
 
-@pytest.mark.parametrize(
-    ("name", "host", "port"),
-    [
-        ("1.2.3.4", "1.2.3.4", 8448),
-        ("1.2.3.4:1234", "1.2.3.4", 1234),
-        (f"[{PUBLIC_V6}]", PUBLIC_V6, 8448),
-        (f"[{PUBLIC_V6}]:5678", PUBLIC_V6, 5678),
-    ],
-)
-def test_ip_literal(name, host, port):
-    dns, https = FakeDns(), FakeHttps()
-    assert_result(
-        resolve(name, dns, https),
-        server_name=name,
-        method="ip_literal",
-        delegated_server=None,
-        host_header=name,
-        tls_server_name=host,
-        sni=None,
-        targets=[target(host, port, host)],
-        well_known=None,
-        srv=[],
-    )
-    assert dns.calls == []
-    assert https.calls == []
+IP_LITERALS = [("1.2.3.4", "1.2.3.4"), (PUBLIC_V6, f"[{PUBLIC_V6}]")]
+
+
+@pytest.mark.parametrize("port", [None, 8443])
+@pytest.mark.parametrize(("host", "literal"), IP_LITERALS)
+@pytest.mark.parametrize("delegated", [False, True], ids=["ip_literal", "well_known_ip_literal"])
+def test_ip_literal_server_name_or_m_server(delegated, host, literal, port):
+    name = literal if port is None else f"{literal}:{port}"
+    https = FakeHttps({WK: delegation(name)})
+    dns = FakeDns()
+    common = {"certificate": host, "sni": False, "host_header": name, "targets": [target(host, port or 8448, host)]}
+    if delegated:
+        want = expected(EXAMPLE, "well_known_ip_literal", delegated=name, wk=well_known(m_server=name), **common)
+    else:
+        want = expected(name, "ip_literal", **common)
+    assert_result(resolve(EXAMPLE if delegated else name, dns, https), **want)
+    assert dns.srv_queries() == []
+    assert len(https.calls) == int(delegated)
 
 
 def test_explicit_port():
     dns, https = FakeDns(srv={FED: [SrvRecord(10, 0, 443, FED1)]}), FakeHttps({WK: delegation(MATRIX)})
-    assert_result(
-        resolve("example.com:8443", dns, https),
-        server_name="example.com:8443",
-        method="explicit_port",
-        delegated_server=None,
-        host_header="example.com:8443",
-        tls_server_name=EXAMPLE,
-        sni=EXAMPLE,
-        targets=[target(EXAMPLE, 8443, EX6, EX4)],
-        well_known=None,
-        srv=[],
-    )
-    assert dns.calls == [("addresses", EXAMPLE)]
-    assert https.calls == []
-
-
-@pytest.mark.parametrize(
-    ("m_server", "host", "port"),
-    [
-        ("1.2.3.4", "1.2.3.4", 8448),
-        ("1.2.3.4:8443", "1.2.3.4", 8443),
-        (f"[{PUBLIC_V6}]", PUBLIC_V6, 8448),
-        (f"[{PUBLIC_V6}]:8443", PUBLIC_V6, 8443),
-    ],
-)
-def test_well_known_ip_literal(m_server, host, port):
-    dns, https = FakeDns(), FakeHttps({WK: delegation(m_server)})
-    assert_result(
-        resolve(EXAMPLE, dns, https),
-        server_name=EXAMPLE,
-        method="well_known_ip_literal",
-        delegated_server=m_server,
-        host_header=m_server,
-        tls_server_name=host,
-        sni=None,
-        targets=[target(host, port, host)],
-        well_known=well_known(m_server=m_server),
-        srv=[],
-    )
-    assert dns.srv_queries() == []
+    want = expected("example.com:8443", "explicit_port", certificate=EXAMPLE, host_header="example.com:8443",
+                    targets=[target(EXAMPLE, 8443, EX6, EX4)])  # fmt: skip
+    assert_result(resolve("example.com:8443", dns, https), **want)
+    assert (dns.calls, https.calls) == ([("addresses", EXAMPLE)], [])
 
 
 def test_well_known_explicit_port():
-    dns, https = (
-        FakeDns(srv={M_FED: [SrvRecord(10, 0, 8443, FED1)]}),
-        FakeHttps({WK: delegation("matrix.example.com:443")}),
-    )
+    m_server = "matrix.example.com:443"
+    dns, https = FakeDns(srv={M_FED: [SrvRecord(10, 0, 8443, FED1)]}), FakeHttps({WK: delegation(m_server)})
     assert_result(
         resolve(EXAMPLE, dns, https),
-        server_name=EXAMPLE,
-        method="well_known_explicit_port",
-        delegated_server="matrix.example.com:443",
-        host_header="matrix.example.com:443",
-        tls_server_name=MATRIX,
-        sni=MATRIX,
-        targets=[target(MATRIX, 443, M6, M4)],
-        well_known=well_known(m_server="matrix.example.com:443"),
-        srv=[],
-    )
-    assert dns.srv_queries() == []
+        **expected(EXAMPLE, "well_known_explicit_port", certificate=MATRIX, host_header=m_server, delegated=m_server,
+                   targets=[target(MATRIX, 443, M6, M4)], wk=well_known(m_server=m_server)),
+    )  # fmt: skip
+    assert not dns.srv_queries()
 
 
-def test_well_known_srv():
+@pytest.mark.parametrize("legacy", [False, True], ids=["well_known_srv", "well_known_srv_legacy"])
+def test_well_known_srv(legacy):
     records = [SrvRecord(10, 0, 8443, FED1)]
-    dns, https = FakeDns(srv={M_FED: records}), FakeHttps({WK: delegation(MATRIX)})
+    srv_name = M_LEGACY if legacy else M_FED
+    queried = [M_FED, M_LEGACY][: 1 + legacy]
+    dns, https = FakeDns(srv={srv_name: records}), FakeHttps({WK: delegation(MATRIX)})
+    lookups = [srv_entry(M_FED)] * legacy + [srv_entry(srv_name, *records)]
     assert_result(
         resolve(EXAMPLE, dns, https),
-        server_name=EXAMPLE,
-        method="well_known_srv",
-        delegated_server=MATRIX,
-        host_header=MATRIX,
-        tls_server_name=MATRIX,
-        sni=MATRIX,
-        targets=[target(FED1, 8443, F1_6, F1_4)],
-        well_known=well_known(m_server=MATRIX),
-        srv=[srv_entry(M_FED, *records)],
-    )
-    assert dns.srv_queries() == [M_FED]
-
-
-def test_well_known_srv_legacy():
-    records = [SrvRecord(10, 0, 8443, FED1)]
-    dns, https = FakeDns(srv={M_LEGACY: records}), FakeHttps({WK: delegation(MATRIX)})
-    assert_result(
-        resolve(EXAMPLE, dns, https),
-        server_name=EXAMPLE,
-        method="well_known_srv_legacy",
-        delegated_server=MATRIX,
-        host_header=MATRIX,
-        tls_server_name=MATRIX,
-        sni=MATRIX,
-        targets=[target(FED1, 8443, F1_6, F1_4)],
-        well_known=well_known(m_server=MATRIX),
-        srv=[srv_entry(M_FED), srv_entry(M_LEGACY, *records)],
-        warnings=[(M_LEGACY, "deprecated", M_FED)],
-    )
-    assert dns.srv_queries() == [M_FED, M_LEGACY]
+        **expected(EXAMPLE, "well_known_srv_legacy" if legacy else "well_known_srv", certificate=MATRIX,
+                   delegated=MATRIX, targets=[target(FED1, 8443, F1_6, F1_4)], wk=well_known(m_server=MATRIX),
+                   srv=lookups),
+        warnings=[(M_LEGACY, "deprecated", M_FED)] * legacy,
+    )  # fmt: skip
+    assert dns.srv_queries() == queried
 
 
 def test_well_known_default_port():
     dns, https = FakeDns(srv={FED: [SrvRecord(10, 0, 443, FED1)]}), FakeHttps({WK: delegation(MATRIX)})
+    result = resolve(EXAMPLE, dns, https)
     assert_result(
-        resolve(EXAMPLE, dns, https),
-        server_name=EXAMPLE,
-        method="well_known_default_port",
-        delegated_server=MATRIX,
-        host_header=MATRIX,
-        tls_server_name=MATRIX,
-        sni=MATRIX,
-        targets=[target(MATRIX, 8448, M6, M4)],
-        well_known=well_known(m_server=MATRIX),
-        srv=[srv_entry(M_FED), srv_entry(M_LEGACY)],
-    )
+        result,
+        **expected(EXAMPLE, "well_known_default_port", certificate=MATRIX, delegated=MATRIX,
+                   targets=[target(MATRIX, 8448, M6, M4)], wk=well_known(m_server=MATRIX),
+                   srv=[srv_entry(M_FED), srv_entry(M_LEGACY)]),
+    )  # fmt: skip
     assert dns.srv_queries() == [M_FED, M_LEGACY]
 
 
-def test_srv():
+@pytest.mark.parametrize("legacy", [False, True], ids=["srv", "srv_legacy"])
+def test_srv(legacy):
     records = [SrvRecord(10, 0, 443, FED1)]
-    dns, https = FakeDns(srv={FED: records, LEGACY: [SrvRecord(1, 0, 1, FED2)]}), FakeHttps()
+    answers = {LEGACY: records} if legacy else {FED: records, LEGACY: [SrvRecord(1, 0, 1, FED2)]}
+    dns, https = FakeDns(srv=answers), FakeHttps()
+    lookups = [srv_entry(FED), srv_entry(LEGACY, *records)] if legacy else [srv_entry(FED, *records)]
+    method = "srv_legacy" if legacy else "srv"
     assert_result(
         resolve(EXAMPLE, dns, https),
-        server_name=EXAMPLE,
-        method="srv",
-        delegated_server=None,
-        host_header=EXAMPLE,
-        tls_server_name=EXAMPLE,
-        sni=EXAMPLE,
-        targets=[target(FED1, 443, F1_6, F1_4)],
-        well_known=REFUSED_WELL_KNOWN,
-        srv=[srv_entry(FED, *records)],
-    )
-    assert dns.srv_queries() == [FED]
-
-
-def test_srv_legacy():
-    records = [SrvRecord(10, 0, 443, FED1)]
-    dns, https = FakeDns(srv={LEGACY: records}), FakeHttps()
-    assert_result(
-        resolve(EXAMPLE, dns, https),
-        server_name=EXAMPLE,
-        method="srv_legacy",
-        delegated_server=None,
-        host_header=EXAMPLE,
-        tls_server_name=EXAMPLE,
-        sni=EXAMPLE,
-        targets=[target(FED1, 443, F1_6, F1_4)],
-        well_known=REFUSED_WELL_KNOWN,
-        srv=[srv_entry(FED), srv_entry(LEGACY, *records)],
-        warnings=[(LEGACY, "deprecated", FED)],
-    )
-    assert dns.srv_queries() == [FED, LEGACY]
+        **expected(EXAMPLE, method, certificate=EXAMPLE, targets=[target(FED1, 443, F1_6, F1_4)],
+                   wk=REFUSED_WELL_KNOWN, srv=lookups),
+        warnings=[(LEGACY, "deprecated", FED)] if legacy else [],
+    )  # fmt: skip
+    assert dns.srv_queries() == [FED, LEGACY][: 1 + legacy]
 
 
 def test_default_port():
     dns, https = FakeDns(), FakeHttps()
-    assert_result(
-        resolve(EXAMPLE, dns, https),
-        server_name=EXAMPLE,
-        method="default_port",
-        delegated_server=None,
-        host_header=EXAMPLE,
-        tls_server_name=EXAMPLE,
-        sni=EXAMPLE,
-        targets=[target(EXAMPLE, 8448, EX6, EX4)],
-        well_known=REFUSED_WELL_KNOWN,
-        srv=[srv_entry(FED), srv_entry(LEGACY)],
-    )
+    want = expected(EXAMPLE, "default_port", certificate=EXAMPLE, targets=[target(EXAMPLE, 8448, EX6, EX4)],
+                    wk=REFUSED_WELL_KNOWN, srv=[srv_entry(FED), srv_entry(LEGACY)])  # fmt: skip
+    assert_result(resolve(EXAMPLE, dns, https), **want)
     assert https.requested() == [WK]
 
 
@@ -1122,15 +1019,14 @@ def test_memo_is_single_flight_across_threads():
 
 def _resolver_with_fakes(dns, https, **options) -> Resolver:
     resolver = Resolver(ResolveOptions(nameservers=["127.0.0.1:5353"], allow_private_addresses=True, **options))
-    resolver.close()
     resolver.dns, resolver.https = dns, https
     return resolver
 
 
-def test_resolver_resolves_duplicate_names_and_shared_targets_once_concurrently():
+def test_resolver_resolves_duplicate_names_and_shared_targets_once_concurrently(closing):
     dns, https = _shared_world(delay=0.02)
     names = SHARED_NAMES * 3 + ["bad name", 42]
-    resolver = _resolver_with_fakes(dns, https, concurrency=16)
+    resolver = closing(_resolver_with_fakes(dns, https, concurrency=16))
     results = resolver.resolve_all(names)
     assert len(results) == len(names)
     for name, result in zip(names, results, strict=True):
@@ -1327,3 +1223,56 @@ def test_any_well_known_answer_gives_a_result_or_a_resolution_error(status, body
     else:
         assert wk.error is None
         assert 300 <= wk.cache_seconds <= 172800
+
+
+# -- a failure under a short deadline is not replayed to a caller with more time -------------------------
+class DeadlineDns(FakeDns):
+    """Address lookups made with a deadline time out (as in a short well-known budget); others answer."""
+
+    def addresses(self, name: str, deadline: float | None = None) -> AddressAnswer:
+        if deadline is not None:
+            self._record("addresses", name)
+            raise DnsError(f"{name} AAAA/A", "127.0.0.1:53 timed out after 0.1s")
+        return super().addresses(name)
+
+
+def test_address_failure_under_the_well_known_budget_is_not_replayed_for_an_srv_target():
+    dns = DeadlineDns(srv={FED: [SrvRecord(10, 0, 443, EXAMPLE)]})
+    result = resolve(EXAMPLE, dns, FakeHttps({WK: delegation(MATRIX)}), well_known_budget=0.5)
+    assert result["method"] == "srv"
+    assert result["well_known"]["error"] == Contains("timed out")
+    assert result["targets"] == [target(EXAMPLE, 443, EX6, EX4)]
+    assert dns.address_queries() == [EXAMPLE, EXAMPLE]
+
+
+def test_memo_recomputes_a_failure_only_for_a_caller_with_a_later_deadline():
+    memo, calls = Memo(), []
+
+    def failing():
+        calls.append(1)
+        raise DnsError("x AAAA/A", "timed out")
+
+    for deadline in (10.0, 5.0, 10.0):
+        with pytest.raises(DnsError):
+            memo.get("key", failing, deadline=deadline)
+    assert len(calls) == 1
+    for deadline in (20.0, None, None):
+        with pytest.raises(DnsError):
+            memo.get("key", failing, deadline=deadline)
+    assert len(calls) == 3
+    assert memo.get("other", lambda: 1, deadline=1.0) == memo.get("other", lambda: 2) == 1
+
+
+def test_a_result_holds_the_method_enum_and_its_dict_the_plain_name():
+    result = resolve_server_name("1.2.3.4", dns=FakeDns(), https=FakeHttps())
+    assert result.method is Method.IP_LITERAL
+    assert result.to_dict()["method"] == "ip_literal"
+    assert not isinstance(result.to_dict()["method"], Method)
+    assert f"{result.method}" == str(result.method) == "ip_literal"
+
+
+def test_srv_targets_that_failed_in_the_parallel_round_are_not_asked_again():
+    dns = DeadlineDns(srv={FED: [SrvRecord(10, 0, 443, FED1), SrvRecord(20, 0, 443, FED2)]})
+    error = resolve_error(EXAMPLE, dns, FakeHttps(), step_timeout=5)
+    assert "timed out" in str(error)
+    assert sorted(dns.address_queries()) == sorted([EXAMPLE, FED1, FED2])  # one round within one timeout

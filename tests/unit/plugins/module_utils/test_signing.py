@@ -15,13 +15,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from signed_json import sign_json
 
 from ansible_collections.matrixops.delegation.plugins.module_utils._signing import (
     CanonicalJsonError,
     canonical_json,
     decode_base64,
     encode_base64,
-    sign_json,
     verify_signed_json,
 )
 

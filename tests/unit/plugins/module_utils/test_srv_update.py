@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """SRV records for Matrix SRV delegation: validation, rendering, the update core and the RFC 2136 port.
 
-The core (``synchronise``) runs against a fake port; the real port (``Rfc2136Port``) against a
+The core (``synchronise``) runs against a fake port; the real port (``Rfc2136Client``) against a
 fake DNS server on loopback that answers what each test tells it (REFUSED, NOTAUTH with a TSIG
 error, nothing at all...). The real knot server is exercised by the integration tests and the
 molecule scenario.
@@ -30,16 +30,15 @@ import dns.zone
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from loopback import bound_socket, daemon
 
+from ansible_collections.matrixops.delegation.plugins.module_utils._rfc2136 import Rfc2136Client, Tsig
 from ansible_collections.matrixops.delegation.plugins.module_utils._srv_update import (
     Plan,
     Record,
     RecordSet,
-    Rfc2136Port,
     SrvConfigError,
     SrvUpdateError,
-    Tsig,
-    diff_text,
     plan_records,
     render_zonefile,
     synchronise,
@@ -200,7 +199,7 @@ def test_a_sole_dot_target_disables_federation_with_a_warning():
     result = plan([{"host": ".", "port": 0, "priority": 0, "weight": 0}])
     assert result.targets == [Record(0, 0, 0, ".")]
     assert any("DISABLES federation for example.com" in warning for warning in result.warnings)
-    assert render_zonefile(result) == "_matrix-fed._tcp.example.com. 3600 IN SRV 0 0 0 .\n"
+    assert render_zonefile(result.desired) == "_matrix-fed._tcp.example.com. 3600 IN SRV 0 0 0 .\n"
 
 
 def test_a_dot_target_defaults_to_srv_0_0_0():
@@ -226,7 +225,7 @@ def test_ttl_is_range_checked(ttl):
 # -- rendering ----------------------------------------------------------------------------------------
 def test_the_zonefile_lines_use_absolute_names():
     result = plan([{"host": "matrix.example.com", "port": 443, "priority": 10, "weight": 60}], legacy=True, ttl=300)
-    assert render_zonefile(result) == (
+    assert render_zonefile(result.desired) == (
         "_matrix-fed._tcp.example.com. 300 IN SRV 10 60 443 matrix.example.com.\n"
         "_matrix._tcp.example.com. 300 IN SRV 10 60 443 matrix.example.com.\n"
     )
@@ -235,12 +234,12 @@ def test_the_zonefile_lines_use_absolute_names():
 def test_records_are_rendered_in_a_stable_order():
     one = plan([{"host": "b.example.com", "priority": 20}, {"host": "a.example.com"}])
     two = plan([{"host": "a.example.com"}, {"host": "b.example.com", "priority": 20}])
-    assert render_zonefile(one) == render_zonefile(two)
-    assert render_zonefile(one).splitlines()[0].endswith("10 5 8448 a.example.com.")
+    assert render_zonefile(one.desired) == render_zonefile(two.desired)
+    assert render_zonefile(one.desired).splitlines()[0].endswith("10 5 8448 a.example.com.")
 
 
 def test_state_absent_renders_nothing():
-    assert render_zonefile(plan_records("example.com", None, ttl=60, legacy=True, state="absent")) == ""
+    assert render_zonefile(plan_records("example.com", None, ttl=60, legacy=True, state="absent").desired) == ""
 
 
 labels = st.from_regex(r"\A[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?\Z")
@@ -266,7 +265,7 @@ targets = st.lists(
 def test_property_the_rendered_snippet_is_a_valid_zone_with_exactly_the_records(targets, ttl, legacy):
     result = plan(targets, ttl=ttl, legacy=legacy)
     text = "$ORIGIN example.com.\n@ 300 IN SOA ns hostmaster 1 3600 600 86400 300\n@ 300 IN NS ns\n"
-    zone = dns.zone.from_text(text + render_zonefile(result), relativize=False, check_origin=True)
+    zone = dns.zone.from_text(text + render_zonefile(result.desired), relativize=False, check_origin=True)
     for name, wanted in ((FED, True), (LEGACY, legacy)):
         rdataset = zone.get_rdataset(name + ".", dns.rdatatype.SRV)
         if not wanted:
@@ -352,8 +351,8 @@ def test_check_mode_reads_and_reports_but_sends_nothing():
     outcome = synchronise(plan(), port, zone=None, check_mode=True)
     assert outcome.changed is True
     assert port.updates == []
-    assert diff_text(outcome.before) == ""
-    assert diff_text(outcome.after) == "_matrix-fed._tcp.example.com. 3600 IN SRV 10 5 8448 matrix.example.com.\n"
+    assert render_zonefile(outcome.before) == ""
+    assert render_zonefile(outcome.after) == "_matrix-fed._tcp.example.com. 3600 IN SRV 10 5 8448 matrix.example.com.\n"
 
 
 def test_state_absent_removes_both_names():
@@ -499,7 +498,7 @@ def test_an_unknown_tsig_algorithm_is_refused():
         Tsig("k", "hmac-sha3", SECRET).check()
 
 
-# -- Rfc2136Port, against a fake DNS server ---------------------------------------------------------------
+# -- Rfc2136Client, against a fake DNS server ---------------------------------------------------------------
 class FakeDnsServer:
     """A TCP DNS server on 127.0.0.1 that answers each request with ``handler(request) -> response``.
 
@@ -511,16 +510,12 @@ class FakeDnsServer:
         self.handler = handler
         self.keyring = keyring
         self.requests = []
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
+        self.sock = bound_socket(socket.SOCK_STREAM, timeout=0.1)
         self.port = self.sock.getsockname()[1]
         self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
+        self.thread = daemon(self.serve)
 
     def serve(self):
-        self.sock.settimeout(0.1)
         while not self.stop.is_set():
             try:
                 conn, _addr = self.sock.accept()
@@ -551,25 +546,20 @@ class FakeDnsServer:
 
 
 @pytest.fixture
-def dns_server():
+def dns_server(closing):
     """``dns_server(handler, secret=...)`` starts a FakeDnsServer (verifying TSIG with ``secret``,
     if given); every server is closed after the test."""
-    servers = []
 
     def start(handler, *, secret=None):
         keyring = {dns.name.from_text("update-key."): dns.tsig.Key("update-key.", secret)} if secret else None
-        server = FakeDnsServer(handler, keyring=keyring)
-        servers.append(server)
-        return server
+        return closing(FakeDnsServer(handler, keyring=keyring))
 
-    yield start
-    for server in servers:
-        server.close()
+    return start
 
 
 def port_for(server, *, secret=SECRET, timeout=2.0):
     tsig = Tsig("update-key", "hmac-sha256", secret) if secret else None
-    return Rfc2136Port("127.0.0.1", server.port, timeout=timeout, tsig=tsig)
+    return Rfc2136Client("127.0.0.1", server.port, timeout=timeout, tsig=tsig)
 
 
 def authoritative(request, rcode=dns.rcode.NOERROR, *, answer=(), authority=()):
@@ -740,7 +730,7 @@ def test_a_closed_port_is_connection_refused():
         probe.bind(("127.0.0.1", 0))
         free = probe.getsockname()[1]
     with pytest.raises(SrvUpdateError, match=rf"127.0.0.1:{free}: query {FED} SOA: connection refused"):
-        Rfc2136Port("127.0.0.1", free, timeout=1).find_zone(FED)
+        Rfc2136Client("127.0.0.1", free, timeout=1).find_zone(FED)
 
 
 def test_an_answer_to_another_request_is_refused(dns_server):
@@ -765,11 +755,11 @@ def test_bad_port_options_are_refused(kwargs, message):
     options = {"host": "127.0.0.1", "port": 53, "timeout": 1.0}
     options.update(kwargs)
     with pytest.raises(SrvConfigError, match=message):
-        Rfc2136Port(**options)
+        Rfc2136Client(**options)
 
 
 def test_an_ipv6_server_is_labelled_with_brackets():
-    assert Rfc2136Port("[::1]", 5353).server == "[::1]:5353"
+    assert Rfc2136Client("[::1]", 5353).server == "[::1]:5353"
 
 
 def test_synchronise_end_to_end_through_the_port(dns_server):

@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The srv_record module shell: options in, one core call, results (changed, diff, errors) out.
 
-The DNS port is a fake here (``Rfc2136Port`` is replaced); the real one is tested in
+The DNS port is a fake here (``Rfc2136Client`` is replaced); the real one is tested in
 ``tests/unit/plugins/module_utils/test_srv_update.py`` and against knot by the integration tests.
 """
 
@@ -27,7 +27,7 @@ LEGACY = "_matrix._tcp.example.com"
 
 
 class FakePort:
-    """Stands in for Rfc2136Port; class attributes hold the fake server's state per test."""
+    """Stands in for Rfc2136Client; class attributes hold the fake server's state per test."""
 
     records: dict = {}
     updates: list = []
@@ -60,7 +60,7 @@ def fake_port(monkeypatch):
     FakePort.updates = []
     FakePort.error = None
     FakePort.created = []
-    monkeypatch.setattr(srv_record, "Rfc2136Port", FakePort)
+    monkeypatch.setattr(srv_record, "Rfc2136Client", FakePort)
     monkeypatch.setattr(srv_record, "run_checks", lambda module, plan: [])
     return FakePort
 
