@@ -194,12 +194,8 @@ from ansible_collections.matrixops.delegation.plugins.module_utils._dns import (
     DNSPYTHON_IMPORT_ERROR,
     HAS_DNSPYTHON,
 )
-from ansible_collections.matrixops.delegation.plugins.module_utils._resolution import ResolutionError
-from ansible_collections.matrixops.delegation.plugins.module_utils._resolver import (
-    ConfigError,
-    ResolveOptions,
-    Resolver,
-)
+from ansible_collections.matrixops.delegation.plugins.module_utils._model import ConfigError, ResolutionError
+from ansible_collections.matrixops.delegation.plugins.module_utils._resolver import ResolveOptions, Resolver
 
 display = Display()
 

@@ -43,7 +43,6 @@ __all__ = [
     "DnsConfigError",
     "DnsError",
     "DnsClient",
-    "DnsPythonPort",
     "Nameserver",
     "SrvAnswer",
     "SrvRecord",
@@ -258,4 +257,3 @@ class DnsClient(Closing):
 
 
 #: The former name of DnsClient (tests/robustness/test_fuzz_srv.py still uses it).
-DnsPythonPort = DnsClient

@@ -19,17 +19,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ._address_policy import private_address_warnings, private_range
+from ._address_policy import private_address_warnings
 from ._memo import Memo
 from ._model import (
     DEFAULT_PORT,
-    METHODS,
     PARSE_STEP,
     AddressAnswer,
     Clock,
     DnsError,
     DnsPort,
-    FetchFailure,
     HttpsPort,
     Method,
     Parallel,
@@ -43,44 +41,13 @@ from ._model import (
     WellKnown,
 )
 from ._server_name import ServerName, ServerNameError, parse_server_name
-from ._wellknown import (
-    CACHE_MAX,
-    CACHE_MIN,
-    MAX_REDIRECTS,
-    WELL_KNOWN_BODY_LIMIT,
-    cache_period,
-    fetch_following_redirects,
-    fetch_well_known,
-    json_type,
-    parse_json_object,
-)
-
-# The step-3 fetch under its former private name (tests/robustness/test_fuzz_well_known.py).
-_fetch_well_known = fetch_well_known
+from ._wellknown import fetch_well_known
 
 __all__ = [
-    # the algorithm
     "MAX_PARALLEL_LOOKUPS",
     "SRV_SERVICES",
     "order_srv_records",
     "resolve_server_name",
-    # re-exported for the shells and tests that import them from here
-    "CACHE_MAX",
-    "CACHE_MIN",
-    "MAX_REDIRECTS",
-    "METHODS",
-    "PARSE_STEP",
-    "WELL_KNOWN_BODY_LIMIT",
-    "FetchFailure",
-    "Memo",
-    "Method",
-    "Resolution",
-    "ResolutionError",
-    "cache_period",
-    "fetch_following_redirects",
-    "json_type",
-    "parse_json_object",
-    "private_range",
 ]
 
 MAX_PARALLEL_LOOKUPS = 32

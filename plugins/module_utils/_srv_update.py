@@ -325,7 +325,7 @@ def synchronise(plan: Plan, port: UpdatePort, *, zone: str | None, check_mode: b
 def target_findings(plan: Plan, addresses: Callable[[str], object]) -> list[str]:
     """Warnings about the targets' own DNS: a CNAME (RFC 2782 forbids it), no address.
 
-    ``addresses(host)`` is the DNS port's lookup (``_dns.DnsPythonPort.addresses``): it returns an
+    ``addresses(host)`` is the DNS port's lookup (``_dns.DnsClient.addresses``): it returns an
     answer with ``addresses`` and ``cnames`` (the aliases followed) or raises.
     """
     findings = []

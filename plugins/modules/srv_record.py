@@ -284,7 +284,7 @@ from ansible_collections.matrixops.delegation.plugins.module_utils._rfc2136 impo
 )
 
 if srv.HAS_DNSPYTHON:
-    from ansible_collections.matrixops.delegation.plugins.module_utils._resolution import ResolutionError
+    from ansible_collections.matrixops.delegation.plugins.module_utils._model import ResolutionError
     from ansible_collections.matrixops.delegation.plugins.module_utils._resolver import (
         ConfigError,
         ResolveOptions,

@@ -21,10 +21,7 @@ import rb_world as w
 from hypothesis import HealthCheck, Phase, settings
 from support.playbook import world_options
 
-from ansible_collections.matrixops.delegation.plugins.module_utils._resolution import (
-    Resolution,
-    ResolutionError,
-)
+from ansible_collections.matrixops.delegation.plugins.module_utils._model import Resolution, ResolutionError
 from ansible_collections.matrixops.delegation.plugins.module_utils._resolver import (
     ResolveOptions,
     Resolver,

@@ -15,15 +15,16 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ansible_collections.matrixops.delegation.plugins.module_utils._dns import AddressAnswer, SrvAnswer
-from ansible_collections.matrixops.delegation.plugins.module_utils._https import HttpsError
-from ansible_collections.matrixops.delegation.plugins.module_utils._resolution import (
+from ansible_collections.matrixops.delegation.plugins.module_utils._model import (
     METHODS,
     PARSE_STEP,
+    AddressAnswer,
+    HttpsError,
     Resolution,
     ResolutionError,
-    resolve_server_name,
+    SrvAnswer,
 )
+from ansible_collections.matrixops.delegation.plugins.module_utils._resolution import resolve_server_name
 from ansible_collections.matrixops.delegation.plugins.module_utils._server_name import (
     ServerName,
     ServerNameError,

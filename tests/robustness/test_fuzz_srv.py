@@ -6,7 +6,7 @@
 * ``order_srv_records`` with arbitrary records (RFC 2782 order, a permutation, always ends);
 * the SRV steps of ``resolve_server_name`` with a DNS port answering arbitrary records, errors
   and address answers;
-* the real dnspython port (``DnsPythonPort.srv`` / ``.addresses``) against a nameserver on
+* the real dnspython port (``DnsClient.srv`` / ``.addresses``) against a nameserver on
   loopback that answers each query with an arbitrary message: any response code, records of
   any type for the name or for others, CNAMEs, truncation, and plain garbage.
 
@@ -31,21 +31,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 from support.nameserver import Nameserver
 
-from ansible_collections.matrixops.delegation.plugins.module_utils._dns import (
-    AddressAnswer,
-    DnsError,
-    DnsPythonPort,
-    SrvAnswer,
-    SrvRecord,
-)
+from ansible_collections.matrixops.delegation.plugins.module_utils._dns import DnsClient
 from ansible_collections.matrixops.delegation.plugins.module_utils._dns import (
     Nameserver as NameserverOption,
 )
-from ansible_collections.matrixops.delegation.plugins.module_utils._https import HttpsError
-from ansible_collections.matrixops.delegation.plugins.module_utils._resolution import (
+from ansible_collections.matrixops.delegation.plugins.module_utils._model import (
     METHODS,
+    AddressAnswer,
+    DnsError,
+    HttpsError,
     Resolution,
     ResolutionError,
+    SrvAnswer,
+    SrvRecord,
+)
+from ansible_collections.matrixops.delegation.plugins.module_utils._resolution import (
     order_srv_records,
     resolve_server_name,
 )
@@ -199,7 +199,7 @@ class ScriptedAnswers:
 @pytest.fixture(scope="module")
 def scripted_nameserver():
     server = Nameserver(w.NET.ip(54), 0)
-    port = DnsPythonPort([NameserverOption(server.address, server.port)], 0.5, workers=4)
+    port = DnsClient([NameserverOption(server.address, server.port)], 0.5, workers=4)
     yield server, port
     port.close()
     server.close()

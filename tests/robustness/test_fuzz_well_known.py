@@ -4,7 +4,7 @@
 """Fuzz target: the well-known body parser and the whole well-known fetch.
 
 * ``parse_json_object`` with arbitrary bytes and with JSON documents of every shape;
-* ``_fetch_well_known`` (step 3: redirects, status, body, ``m.server``, cache period) through an
+* ``fetch_well_known`` (step 3: redirects, status, body, ``m.server``, cache period) through an
   HTTPS port whose connections are the real ``HttpsConnection`` reading arbitrary response
   bytes (status lines, headers, lying lengths, chunked framing, redirects to anywhere) from a
   socket stand-in, so the real HTTP parsing and request writing run too.
@@ -20,18 +20,17 @@ import ssl
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from ansible_collections.matrixops.delegation.plugins.module_utils._dns import AddressAnswer
-from ansible_collections.matrixops.delegation.plugins.module_utils._https import HttpsConnection, HttpsError
-from ansible_collections.matrixops.delegation.plugins.module_utils._resolution import (
+from ansible_collections.matrixops.delegation.plugins.module_utils._https import HttpsConnection
+from ansible_collections.matrixops.delegation.plugins.module_utils._model import AddressAnswer, FetchFailure, HttpsError
+from ansible_collections.matrixops.delegation.plugins.module_utils._server_name import parse_server_name
+from ansible_collections.matrixops.delegation.plugins.module_utils._wellknown import (
     CACHE_MAX,
     CACHE_MIN,
     MAX_REDIRECTS,
     WELL_KNOWN_BODY_LIMIT,
-    FetchFailure,
-    _fetch_well_known,
+    fetch_well_known,
     parse_json_object,
 )
-from ansible_collections.matrixops.delegation.plugins.module_utils._server_name import parse_server_name
 
 HOST = "example.test"
 NOW = 1_800_000_000.0
@@ -310,7 +309,7 @@ REPLIES = st.lists(
 )
 def test_fuzz_fetch_well_known_over_real_http_parsing(replies):
     https = ReplayHttps(replies)
-    report, delegated, warnings = _fetch_well_known(
+    report, delegated, warnings = fetch_well_known(
         HOST, dns_addresses=addresses_of, https=https, budget=60, now=lambda: NOW
     )
     assert (report.error is None) == (delegated is not None), report

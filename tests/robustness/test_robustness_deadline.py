@@ -24,8 +24,7 @@ import time
 import rb_world as w
 
 from ansible_collections.matrixops.delegation.plugins.doc_fragments.resolve import ModuleDocFragment
-from ansible_collections.matrixops.delegation.plugins.module_utils._dns import DnsError
-from ansible_collections.matrixops.delegation.plugins.module_utils._resolution import ResolutionError
+from ansible_collections.matrixops.delegation.plugins.module_utils._model import DnsError, ResolutionError
 from ansible_collections.matrixops.delegation.plugins.module_utils._resolver import (
     NAME_BUDGET_FACTOR,
     WELL_KNOWN_BUDGET_FACTOR,

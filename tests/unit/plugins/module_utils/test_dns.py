@@ -20,13 +20,12 @@ from hypothesis import strategies as st
 from loopback import bound_socket, daemon, serve_until
 
 from ansible_collections.matrixops.delegation.plugins.module_utils._dns import (
+    DnsClient,
     DnsConfigError,
-    DnsError,
-    DnsPythonPort,
     Nameserver,
-    SrvRecord,
     parse_nameservers,
 )
+from ansible_collections.matrixops.delegation.plugins.module_utils._model import DnsError, SrvRecord
 
 
 # -- parse_nameservers -----------------------------------------------------------------------------
@@ -103,8 +102,8 @@ def test_nameserver_str_brackets_ipv6():
     assert str(Nameserver("127.0.0.1", 53)) == "127.0.0.1:53"
 
 
-# -- DnsPythonPort.addresses with a fake _lookup -----------------------------------------------------
-class FakeLookupPort(DnsPythonPort):
+# -- DnsClient.addresses with a fake _lookup -----------------------------------------------------
+class FakeLookupPort(DnsClient):
     """The real port with ``_lookup`` (one query, CNAMEs followed) replaced by a table."""
 
     def __init__(self, answers):
@@ -208,7 +207,7 @@ def test_addresses_reports_the_cname_chain_once(lookup_port):
     assert answer.cnames == ["alias.example"]
 
 
-# -- DnsPythonPort against a small UDP nameserver on 127.0.0.1 -----------------------------------------
+# -- DnsClient against a small UDP nameserver on 127.0.0.1 -----------------------------------------
 class TinyNameserver:
     """Answers from a table; ``rcodes`` force a response code, ``silent`` names get no answer."""
 
@@ -266,7 +265,7 @@ def nameserver(closing):
 def dns_port(closing):
     def make(*servers, timeout=2.0):
         nameservers = [server if isinstance(server, Nameserver) else server.nameserver for server in servers]
-        return closing(DnsPythonPort(nameservers, timeout))
+        return closing(DnsClient(nameservers, timeout))
 
     return make
 

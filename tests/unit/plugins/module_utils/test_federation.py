@@ -25,8 +25,7 @@ from ansible_collections.matrixops.delegation.plugins.module_utils._federation_c
     check_support_file,
     summarise,
 )
-from ansible_collections.matrixops.delegation.plugins.module_utils._https import HttpsError
-from ansible_collections.matrixops.delegation.plugins.module_utils._resolution import Resolution
+from ansible_collections.matrixops.delegation.plugins.module_utils._model import HttpsError, Resolution
 from ansible_collections.matrixops.delegation.plugins.module_utils._signing import encode_base64
 
 SERVER = "example.com"

@@ -24,10 +24,10 @@ from loopback import bound_socket, daemon, serve_until
 from ansible_collections.matrixops.delegation.plugins.module_utils._federation_probe import HttpsProbe
 from ansible_collections.matrixops.delegation.plugins.module_utils._https import (
     HttpsConnection,
-    HttpsError,
     HttpsFetcher,
     make_ssl_context,
 )
+from ansible_collections.matrixops.delegation.plugins.module_utils._model import HttpsError
 from ansible_collections.matrixops.delegation.plugins.module_utils._resolver import ResolveOptions, Resolver
 
 SERVER_NAME = "server.test"

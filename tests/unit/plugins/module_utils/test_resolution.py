@@ -19,24 +19,25 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.matrixops.delegation.plugins.module_utils._dns import (
+from ansible_collections.matrixops.delegation.plugins.module_utils._address_policy import private_range
+from ansible_collections.matrixops.delegation.plugins.module_utils._memo import Memo
+from ansible_collections.matrixops.delegation.plugins.module_utils._model import (
+    METHODS,
     AddressAnswer,
     DnsError,
+    HttpResponse,
+    HttpsError,
+    Method,
+    ResolutionError,
     SrvAnswer,
     SrvRecord,
 )
-from ansible_collections.matrixops.delegation.plugins.module_utils._https import HttpResponse, HttpsError
 from ansible_collections.matrixops.delegation.plugins.module_utils._resolution import (
-    METHODS,
-    Memo,
-    Method,
-    ResolutionError,
-    cache_period,
     order_srv_records,
-    private_range,
     resolve_server_name,
 )
 from ansible_collections.matrixops.delegation.plugins.module_utils._resolver import ResolveOptions, Resolver
+from ansible_collections.matrixops.delegation.plugins.module_utils._wellknown import cache_period
 
 NOW = 1_800_000_000.0
 WK_PATH = "/.well-known/matrix/server"

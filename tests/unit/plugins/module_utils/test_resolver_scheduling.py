@@ -9,7 +9,7 @@ import threading
 import time
 
 from ansible_collections.matrixops.delegation.plugins.module_utils import _resolver
-from ansible_collections.matrixops.delegation.plugins.module_utils._resolution import Resolution, ResolutionError
+from ansible_collections.matrixops.delegation.plugins.module_utils._model import Resolution, ResolutionError
 from ansible_collections.matrixops.delegation.plugins.module_utils._resolver import ResolveOptions, Resolver
 
 
