@@ -39,13 +39,9 @@ else:
 __all__ = [
     "HAS_DNSPYTHON",
     "DNSPYTHON_IMPORT_ERROR",
-    "AddressAnswer",
     "DnsConfigError",
-    "DnsError",
     "DnsClient",
     "Nameserver",
-    "SrvAnswer",
-    "SrvRecord",
     "parse_nameservers",
     "srv_fields",
 ]
@@ -254,6 +250,3 @@ class DnsClient(Closing):
         if errors and not addresses:
             raise errors[0]
         return AddressAnswer(name=name, addresses=addresses, cnames=cnames, warnings=warnings)
-
-
-#: The former name of DnsClient (tests/robustness/test_fuzz_srv.py still uses it).

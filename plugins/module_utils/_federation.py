@@ -50,14 +50,7 @@ from ._resolver import ResolveOptions, Resolver
 from ._server_name import ServerNameError, parse_server_name
 from ._wellknown import parse_json_object
 
-__all__ = [
-    "FederationChecker",
-    "ResolutionPort",
-    "certificate_details",
-    "check_keys",
-    "check_support_file",
-    "summarise",
-]
+__all__ = ["FederationChecker", "ResolutionPort"]
 
 
 class ResolutionPort(Protocol):

@@ -21,7 +21,7 @@ import time
 
 from ._model import ConfigError, HttpResponse, HttpsError
 
-__all__ = ["HttpResponse", "HttpsConnection", "HttpsError", "HttpsFetcher", "make_ssl_context"]
+__all__ = ["HttpsConnection", "HttpsFetcher", "make_ssl_context"]
 
 MAX_HEADER_BYTES = 65536
 USER_AGENT = "matrixops.delegation"

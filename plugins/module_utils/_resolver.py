@@ -18,14 +18,7 @@ from ._model import SYSTEM_CLOCK, AddressAnswer, Clock, Closing, ConfigError, Re
 from ._parallel import ThreadPool
 from ._resolution import MAX_PARALLEL_LOOKUPS, resolve_server_name
 
-__all__ = [
-    "ConfigError",
-    "HttpsFetcher",
-    "ResolveOptions",
-    "Resolver",
-    "WELL_KNOWN_BUDGET_FACTOR",
-    "NAME_BUDGET_FACTOR",
-]
+__all__ = ["ResolveOptions", "Resolver", "WELL_KNOWN_BUDGET_FACTOR", "NAME_BUDGET_FACTOR"]
 
 # Step 3 (the well-known fetch, redirects included) takes at most 3 x timeout; one whole name at
 # most NAME_BUDGET_FACTOR x timeout: step 3, two SRV queries and one round of address lookups
@@ -70,16 +63,20 @@ class Resolver(Closing):
         self.options = options
         self.clock = clock
         # Names, the SRV targets of each name, and AAAA + A of each target share these threads.
-        self.pool = ThreadPool(options.concurrency + 2 * MAX_PARALLEL_LOOKUPS)
+        # Bad options (nameservers, an unreadable CA bundle) fail before the pool exists.
         try:
             nameservers = parse_nameservers(options.nameservers)
-            self.dns = DnsClient(nameservers, options.timeout, parallel=self.pool)
         except DnsConfigError as exc:
-            self.pool.close()
             raise ConfigError(str(exc)) from exc
         self.https = HttpsFetcher(
             ca_path=options.ca_path, validate_certs=options.validate_certs, timeout=options.timeout
         )
+        self.pool = ThreadPool(options.concurrency + 2 * MAX_PARALLEL_LOOKUPS)
+        try:
+            self.dns = DnsClient(nameservers, options.timeout, parallel=self.pool)
+        except DnsConfigError as exc:  # dnspython is missing
+            self.pool.close()
+            raise ConfigError(str(exc)) from exc
         self.memo = Memo()
 
     def close(self) -> None:

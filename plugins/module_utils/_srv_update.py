@@ -23,16 +23,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
-from ._dns import DNSPYTHON_IMPORT_ERROR, HAS_DNSPYTHON
+from ._dns import HAS_DNSPYTHON
 from ._server_name import ServerNameError, parse_host, parse_server_name
 
 if HAS_DNSPYTHON:
     import dns.name
 
 __all__ = [
-    "DNSPYTHON_IMPORT_ERROR",
     "FED_SERVICE",
-    "HAS_DNSPYTHON",
     "LEGACY_SERVICE",
     "Plan",
     "Record",

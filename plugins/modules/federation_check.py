@@ -280,7 +280,8 @@ from ansible_collections.matrixops.delegation.plugins.module_utils._signing impo
 
 if HAS_DNSPYTHON and HAS_CRYPTOGRAPHY:
     from ansible_collections.matrixops.delegation.plugins.module_utils._federation import FederationChecker
-    from ansible_collections.matrixops.delegation.plugins.module_utils._resolver import ConfigError, ResolveOptions
+    from ansible_collections.matrixops.delegation.plugins.module_utils._model import ConfigError
+    from ansible_collections.matrixops.delegation.plugins.module_utils._resolver import ResolveOptions
 
 
 def main():

@@ -277,19 +277,16 @@ tsig_error:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.matrixops.delegation.plugins.module_utils import _srv_update as srv
+from ansible_collections.matrixops.delegation.plugins.module_utils._dns import DNSPYTHON_IMPORT_ERROR, HAS_DNSPYTHON
 from ansible_collections.matrixops.delegation.plugins.module_utils._rfc2136 import (
     TSIG_ALGORITHMS,
     Rfc2136Client,
     Tsig,
 )
 
-if srv.HAS_DNSPYTHON:
-    from ansible_collections.matrixops.delegation.plugins.module_utils._model import ResolutionError
-    from ansible_collections.matrixops.delegation.plugins.module_utils._resolver import (
-        ConfigError,
-        ResolveOptions,
-        Resolver,
-    )
+if HAS_DNSPYTHON:
+    from ansible_collections.matrixops.delegation.plugins.module_utils._model import ConfigError, ResolutionError
+    from ansible_collections.matrixops.delegation.plugins.module_utils._resolver import ResolveOptions, Resolver
 
 # No defaults here: the core applies them (8448, 10, 5 - or 0, 0, 0 for the target ".").
 TARGET_SPEC = {
@@ -360,9 +357,9 @@ def main():
     warnings = list(plan.warnings)
 
     needs_dns = params["dns_server"] is not None or (params["checks"] and params["state"] == "present")
-    if needs_dns and not srv.HAS_DNSPYTHON:
+    if needs_dns and not HAS_DNSPYTHON:
         if params["dns_server"] is not None:
-            module.fail_json(msg=missing_required_lib("dnspython"), exception=str(srv.DNSPYTHON_IMPORT_ERROR), **result)
+            module.fail_json(msg=missing_required_lib("dnspython"), exception=str(DNSPYTHON_IMPORT_ERROR), **result)
         warnings.append("checks skipped: the Python library dnspython is not installed here (or set checks: false)")
     elif params["checks"] and params["state"] == "present":
         warnings += run_checks(module, plan)
