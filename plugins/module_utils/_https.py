@@ -348,4 +348,5 @@ class HttpsFetcher:
             raise HttpsError(f"no address to connect to for {host}", kind="connect")
         if len(failures) == 1:
             raise failures[0]
-        raise HttpsError("; ".join(str(failure) for failure in failures), kind=failures[-1].kind)
+        last = failures[-1]
+        raise HttpsError("; ".join(str(failure) for failure in failures), kind=last.kind, code=last.code)

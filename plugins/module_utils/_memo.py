@@ -41,14 +41,20 @@ class Memo:
         self._entries: dict[Any, _Entry] = {}
 
     def get(self, key: Any, compute: Callable[[], Any], *, deadline: float | None = None) -> Any:
-        with self._lock:
-            entry = self._entries.get(key)
-            owner = entry is None or entry.failed_sooner_than(deadline)
-            if entry is None or owner:
-                entry = self._entries[key] = _Entry(deadline)
-        if owner:
+        while True:
+            with self._lock:
+                found = self._entries.get(key)
+                owner = found is None or found.failed_sooner_than(deadline)
+                entry = self._entries[key] = _Entry(deadline) if owner or found is None else found
+            if owner:
+                try:
+                    entry.future.set_result(compute())
+                except BaseException as exc:  # noqa: BLE001 - stored and re-raised to every caller
+                    entry.future.set_exception(exc)
             try:
-                entry.future.set_result(compute())
-            except BaseException as exc:  # noqa: BLE001 - stored and re-raised to every caller
-                entry.future.set_exception(exc)
-        return entry.future.result()
+                return entry.future.result()
+            except BaseException:
+                # Waited for a computation that then failed under an earlier deadline than this
+                # caller's: compute again with this caller's time (the loop makes it the owner).
+                if owner or not entry.failed_sooner_than(deadline):
+                    raise

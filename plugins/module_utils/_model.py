@@ -3,9 +3,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The model of server-name resolution: value types, errors, the ports and the clock.
 
-Private module: not part of the collection's public API. Every other module_utils file depends
-on this one and this one on none of them: the resolution core (``_resolution``, ``_wellknown``,
-``_address_policy``) and the adapters (``_dns``, ``_https``) meet here.
+Private module: not part of the collection's public API. It imports no other module_utils file:
+the resolution core (``_resolution``, ``_wellknown``), the adapters (``_dns``, ``_https``,
+``_federation_probe``) and the composition (``_resolver``, ``_federation``) meet here.
 """
 
 from __future__ import annotations
@@ -232,8 +232,8 @@ class ResolutionError(Exception):
         step: str,
         reason: str,
         *,
+        code: str,
         partial: Resolution | None = None,
-        code: str = "dns-failure",
     ) -> None:
         shown = f"'{server_name}'"
         if partial is not None and partial.server_name != server_name:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ._dns import DnsClient, DnsConfigError, parse_nameservers
 from ._https import HttpsFetcher
 from ._memo import Memo
-from ._model import SYSTEM_CLOCK, AddressAnswer, Clock, Closing, ConfigError, Resolution, ResolutionError
+from ._model import SYSTEM_CLOCK, AddressAnswer, Closing, ConfigError, Resolution, ResolutionError
 from ._parallel import ThreadPool
 from ._resolution import MAX_PARALLEL_LOOKUPS, resolve_server_name
 
@@ -58,10 +58,11 @@ class ResolveOptions:
 class Resolver(Closing):
     """Resolves many server names for one lookup call or module run (one memo, never reused)."""
 
-    def __init__(self, options: ResolveOptions, *, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(self, options: ResolveOptions) -> None:
         options.check()
         self.options = options
-        self.clock = clock
+        # The real clock: the adapters compare their deadlines with time.monotonic() too.
+        self.clock = SYSTEM_CLOCK
         # Names, the SRV targets of each name, and AAAA + A of each target share these threads.
         # Bad options (nameservers, an unreadable CA bundle) fail before the pool exists.
         try:

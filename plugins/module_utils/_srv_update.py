@@ -152,8 +152,8 @@ def _int_field(target: dict, key: str, default: int, low: int, high: int, where:
 
 def _refuse_port(bare: str, value: object, where: str) -> None:
     """A target written ``host:port`` is refused with the port it meant (a bare IPv6 is no such case)."""
-    host, _sep, port = bare.rpartition(":")
-    if host and not bare.startswith("[") and port.isdigit() and ":" not in host:
+    host, sep, port = bare.rpartition(":")
+    if sep and not bare.startswith("[") and port.isdigit() and ":" not in host:
         raise SrvConfigError(
             f"{where}: host '{value}' contains a port; give the host name alone and the port as port: {port}"
         )

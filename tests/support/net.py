@@ -51,7 +51,10 @@ class Net:
 
 def _hold(prefix: str) -> IO[str] | None:
     """The lock of ``prefix``, or None when another process holds it."""
-    handle = (Path(tempfile.gettempdir()) / f"matrixops-net-{prefix}.lock").open("a", encoding="ascii")
+    try:  # another user's lock file (not writable here) counts as held
+        handle = (Path(tempfile.gettempdir()) / f"matrixops-net-{prefix}.lock").open("a", encoding="ascii")
+    except OSError:
+        return None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

@@ -32,7 +32,7 @@ class SlowFake:
         try:
             time.sleep(self.seconds)
             if name in self.failing:
-                raise ResolutionError(name, "SRV query", "SERVFAIL")
+                raise ResolutionError(name, "SRV query", "SERVFAIL", code="dns-failure")
             return Resolution(server_name=name, method="default_port")
         finally:
             with self.lock:

@@ -136,6 +136,7 @@ def test_a_unicode_target_is_converted_to_a_labels_with_a_warning():
         ("192.0.2.7", "is an IP address, but an SRV target must be a host name"),
         ("[2001:db8::7]", "is an IP address"),
         ("matrix.example.com:8448", "contains a port; give the host name alone and the port as port: 8448"),
+        (":8448", "contains a port; give the host name alone and the port as port: 8448"),
         ("matrix..example.com", "empty label"),
         ("matrix_example.com", "only letters, digits"),
         ("", "host is required"),
