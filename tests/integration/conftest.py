@@ -53,11 +53,14 @@ def resolve(outcome):
 
 @pytest.fixture(scope="session")
 def lookup_error(outcome):
-    """``lookup_error(name)`` → the error message of a case that must fail."""
+    """``lookup_error(name)`` → the error message of a case that must fail; with ``code``, the
+    message must end with ``(code <code>)``, the problem's catalogue code."""
 
-    def get(name: str) -> str:
+    def get(name: str, *, code: str | None = None) -> str:
         got = outcome(name)
         assert got.error is not None, f"expected the lookup of {name!r} to fail, it returned {got.results}"
+        if code is not None:
+            assert got.error.endswith(f"(code {code})"), got.error
         return got.error
 
     return get

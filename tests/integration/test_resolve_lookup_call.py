@@ -119,7 +119,7 @@ def test_name_over_230_characters_is_a_warning(resolve):
 
 @pytest.mark.parametrize("name", INVALID_NAMES)
 def test_invalid_server_name_is_a_readable_error_naming_it(lookup_error, name):
-    message = lookup_error(name)
+    message = lookup_error(name, code="invalid-server-name")
     assert f"'{name}'" in message or f'"{name}"' in message, message
     assert "Traceback" not in message
     assert "unhandled exception" not in message.lower()

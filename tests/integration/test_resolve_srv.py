@@ -45,11 +45,11 @@ def test_matrix_fed_records_mean_no_fallback_to_legacy_matrix(resolve):
 
 
 def test_matrix_fed_records_without_address_are_an_error_not_a_fallback(lookup_error):
-    assert lookup_error(n("srv-fed-no-address")) == Text(n("srv-fed-no-address"), "address")
+    assert lookup_error(n("srv-fed-no-address"), code="no-address") == Text(n("srv-fed-no-address"), "address")
 
 
 def test_srv_target_dot_means_service_disabled(lookup_error):
-    assert lookup_error(n("srv-disabled")) == Text(n("srv-disabled"), "disabled")
+    assert lookup_error(n("srv-disabled"), code="srv-disabled") == Text(n("srv-disabled"), "disabled")
 
 
 def test_srv_target_that_is_a_cname_is_a_warning(resolve):
@@ -67,11 +67,15 @@ def test_srv_target_that_is_a_cname_is_a_warning(resolve):
 
 
 def test_servfail_on_matrix_fed_srv_query_is_an_error_naming_query_and_rcode(lookup_error):
-    assert lookup_error(n("srv-servfail")) == Text("_matrix-fed._tcp.srv-servfail.it.test", "SERVFAIL")
+    assert lookup_error(n("srv-servfail"), code="dns-failure") == Text(
+        "_matrix-fed._tcp.srv-servfail.it.test", "SERVFAIL"
+    )
 
 
 def test_servfail_on_legacy_srv_query_is_an_error_naming_query_and_rcode(lookup_error):
-    assert lookup_error(n("srv-servfail-legacy")) == Text("_matrix._tcp.srv-servfail-legacy.it.test", "SERVFAIL")
+    assert lookup_error(n("srv-servfail-legacy"), code="dns-failure") == Text(
+        "_matrix._tcp.srv-servfail-legacy.it.test", "SERVFAIL"
+    )
 
 
 def falls_through_to_default_port(resolve, label: str, **expected) -> None:
@@ -99,4 +103,4 @@ def test_nodata_on_srv_queries_falls_through_to_default_port(resolve):
 
 
 def test_no_address_at_all_is_an_error(lookup_error):
-    assert lookup_error(n("nothing")) == Text(n("nothing"), "address")
+    assert lookup_error(n("nothing"), code="no-address") == Text(n("nothing"), "address")

@@ -1,11 +1,14 @@
 # Copyright (c) 2026, matrixops.delegation contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""docs/troubleshooting.md is keyed by the error catalogue's codes: it cannot rot.
+"""docs/troubleshooting.md is keyed by the error catalogue's codes.
 
-The table has one row per code of ``_catalogue.CATALOGUE``, in its order, linking to the section
-titled as the catalogue says; every section of the page is one of them. The codes themselves are
-attached where each problem is found (``Problem(code, line)``), and an unknown code fails there.
+Checked here: the table has one row per code of ``_catalogue.CATALOGUE``, in its order, linking to
+the section titled as the catalogue says; every section of the page is one of them; a ``Problem``
+refuses an unknown code and ``code_of`` a line without one. Not checked here: the table's "starts
+with" column against the lines the code produces (each row must only name some text), nor which
+code each problem gets (the unit and integration tests of the resolution and of federation_check
+assert those codes).
 """
 
 from __future__ import annotations

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from fed_world import FED_PORT, HOSTILE_IP, World
 
-RESULT_KEYS = {"ok", "server_name", "resolution", "connections", "version", "client", "support", "errors", "summary"}
+RESULT_KEYS = {
+    "ok",
+    "server_name",
+    "resolution",
+    "connections",
+    "version",
+    "client",
+    "support",
+    "errors",
+    "error_codes",
+    "summary",
+}
 CONNECTION_KEYS = {"address", "port", "ok", "error", "tls", "checks", "keys"}
 TLS_VERSIONS = ("TLSv1.2", "TLSv1.3")
 
@@ -109,14 +120,18 @@ def hostile_connection(
     )
 
 
-def assert_failed_with(result: dict, *lines: str, version: dict | None) -> None:
+def assert_failed_with(result: dict, *lines: str, version: dict | None, code: str | None = None) -> None:
     """A check that ran to the end (``fail_on_error: false``) and found exactly these problems;
-    ``version`` is what ``/_matrix/federation/v1/version`` gave (None when it was not fetched)."""
+    ``version`` is what ``/_matrix/federation/v1/version`` gave (None when it was not fetched);
+    ``code``, when given, is the catalogue code of one of them (``error_codes``, one per line)."""
     assert set(result) >= RESULT_KEYS, sorted(result)
     assert result["failed"] is False, result.get("msg")
     assert result["changed"] is False
     assert result["ok"] is False
     assert result["errors"] == list(lines)
+    assert len(result["error_codes"]) == len(result["errors"]), result["error_codes"]
+    if code is not None:
+        assert code in result["error_codes"], result["error_codes"]
     assert result["version"] == version
     summary = result["summary"]
     assert f"Federation FAILED ({len(lines)} problem" in summary, summary
@@ -130,5 +145,6 @@ def assert_passed(result: dict) -> None:
     assert result["failed"] is False, result.get("msg")
     assert result["changed"] is False
     assert result["errors"] == []
+    assert result["error_codes"] == []
     assert result["ok"] is True
     assert result["summary"].rstrip("\n").splitlines()[-1] == "Federation OK", result["summary"]

@@ -14,16 +14,18 @@ TASK_OVERHEAD = 3.0
 BOUND = 2 * SHORT_TIMEOUT + TASK_OVERHEAD
 
 
-def problem(hostile_run, case: str, line: str | None = None, *, starts: str = "", version: dict | None) -> str:
+def problem(
+    hostile_run, case: str, line: str | None = None, *, starts: str = "", version: dict | None, code: str | None = None
+) -> str:
     """The case ran to the end without a crash and found one problem: ``line``, or (None) the
-    reported one, which must start with ``starts``. Returns the line."""
+    reported one, which must start with ``starts``; ``code``: its catalogue code. Returns the line."""
     result = hostile_run[case]
     assert "module_stderr" not in result, result.get("module_stderr", "")[-2000:]
     assert "exception" not in result, result["exception"][-2000:]
     if line is None:
         [line] = result["errors"]
         assert line.startswith(starts), line
-    assert_failed_with(result, line, version=version)
+    assert_failed_with(result, line, version=version, code=code)
     return line
 
 
@@ -34,7 +36,11 @@ def not_connected(result: dict, address: str, line: str) -> None:
 
 def test_unreachable_server(hostile_run):
     line = problem(
-        hostile_run, "dead", f"cannot check {endpoint(DEAD_IP)}: cannot connect: Connection refused", version=None
+        hostile_run,
+        "dead",
+        f"cannot check {endpoint(DEAD_IP)}: cannot connect: Connection refused",
+        version=None,
+        code="cannot-connect",
     )
     not_connected(hostile_run["dead"], DEAD_IP, line)
 
@@ -45,7 +51,7 @@ def test_no_address_at_all(hostile_run):
         f"cannot resolve server name '{name}': address lookup for {name}: no IPv6 or IPv4 address found: "
         f"{name} has no AAAA or A records"
     )
-    problem(hostile_run, "nowhere", line, version=None)
+    problem(hostile_run, "nowhere", line, version=None, code="no-address")
     result = hostile_run["nowhere"]
     assert result["connections"] == []
     assert result["resolution"]["server_name"] == name  # as far as resolution got
@@ -56,7 +62,7 @@ def test_invalid_server_name(hostile_run):
         "cannot resolve server name 'bad name!': parsing the server name: 'bad name!': the hostname contains a "
         "space (U+0020); only letters, digits, '-' and '.' are allowed"
     )
-    problem(hostile_run, "invalid-name", line, version=None)
+    problem(hostile_run, "invalid-name", line, version=None, code="invalid-server-name")
     result = hostile_run["invalid-name"]
     assert result["connections"] == []
     assert result["resolution"] is None  # RETURN: null when the name is invalid

@@ -41,9 +41,10 @@ def iso_ms(timestamp_ms: int) -> str:
     return iso(dt.datetime.fromtimestamp(timestamp_ms / 1000, tz=dt.UTC))
 
 
-def cert_failure(world, result: dict, certificate: str, line: str) -> None:
-    """The certificate was refused: no requests on that connection, the key checks are null."""
-    assert_failed_with(result, line, version=None)
+def cert_failure(world, result: dict, certificate: str, line: str, *, code: str) -> None:
+    """The certificate was refused (problem ``code``): no requests on that connection, the key
+    checks are null."""
+    assert_failed_with(result, line, version=None, code=code)
     got = only_connection(result)
     assert got == hostile_connection(
         world, got, certificate=certificate, valid=False, error=line, checks=NOT_RUN, keys=None
@@ -56,16 +57,17 @@ def keys_failure(
     label: str,
     line: str,
     *,
+    code: str,
     claimed: str | None = None,
     valid_until_ts: int | None = None,
     key_id: str = KEY.key_id,
     **failed_checks: bool | None,
 ) -> None:
-    """TLS was fine; the keys document was fetched and failed ``failed_checks``. The keys as
+    """TLS was fine; the keys document was fetched and failed ``failed_checks`` (problem ``code``). The keys as
     published: for ``claimed`` (by default the scenario's server name), ``valid_until_ts`` (by
     default the world's, a day ahead), with ``key_id``."""
     result = hostile_run[label]
-    assert_failed_with(result, line, version=HOSTILE_VERSION)
+    assert_failed_with(result, line, version=HOSTILE_VERSION, code=code)
     got = only_connection(result)
     if valid_until_ts is None:
         valid_until_ts = world.times.valid_until_ts
@@ -111,6 +113,7 @@ def test_wrong_certificate_name(hostile_run, fed_world):
         "wrong_name",
         f"certificate presented by {EP} is valid for {n('other')} but the spec requires it to be valid for "
         f"{n('wrong-name')}",
+        code="certificate-wrong-name",
     )
 
 
@@ -125,6 +128,7 @@ def test_srv_certificate_valid_for_the_target_but_not_the_server_name(hostile_ru
         "srv_target",
         f"certificate presented by {EP} is valid for {n('srv-host')} but the spec requires it to be valid for "
         f"{n('srv-cert')} (SRV delegation: the certificate must be valid for the server name, not for the SRV target)",
+        code="certificate-wrong-name",
     )
 
 
@@ -145,6 +149,7 @@ def test_expired_certificate(hostile_run, fed_world):
         hostile_run["expired-cert"],
         "expired",
         f"certificate presented by {EP} expired on {not_after}: renew it",
+        code="certificate-expired",
     )
 
 
@@ -155,6 +160,7 @@ def test_untrusted_ca(hostile_run, fed_world):
         "self_signed",
         f"certificate presented by {EP} is not signed by a trusted CA (issuer CN={n('self-signed')}): use a "
         "certificate from a public CA and serve the full chain (or pass ca_path for a private CA)",
+        code="certificate-untrusted",
     )
 
 
@@ -168,7 +174,15 @@ def test_keys_for_another_server_name(hostile_run, fed_world):
         f"set server_name in homeserver.yaml to '{server_name}', or delegate to the right server"
     )
     # the document is validly self-signed by the name it claims
-    keys_failure(hostile_run, fed_world, "keys-other", line, claimed=n("other"), matching_server_name=False)
+    keys_failure(
+        hostile_run,
+        fed_world,
+        "keys-other",
+        line,
+        code="keys-wrong-server-name",
+        claimed=n("other"),
+        matching_server_name=False,
+    )
 
 
 def test_expired_valid_until_ts(hostile_run, fed_world):
@@ -177,7 +191,15 @@ def test_expired_valid_until_ts(hostile_run, fed_world):
         f"keys served by {EP} expired at {iso_ms(expired)} (valid_until_ts is in the past): "
         "the server must publish fresh keys"
     )
-    keys_failure(hostile_run, fed_world, "keys-expired", line, valid_until_ts=expired, future_valid_until_ts=False)
+    keys_failure(
+        hostile_run,
+        fed_world,
+        "keys-expired",
+        line,
+        code="keys-expired",
+        valid_until_ts=expired,
+        future_valid_until_ts=False,
+    )
 
 
 def test_valid_until_ts_before_year_one_is_expired_not_a_crash(hostile_run, fed_world):
@@ -187,6 +209,7 @@ def test_valid_until_ts_before_year_one_is_expired_not_a_crash(hostile_run, fed_
     assert result["failed"] is False, result.get("msg")
     assert result["ok"] is False
     [line] = result["errors"]
+    assert result["error_codes"] == ["keys-expired"]
     assert line.startswith(f"keys served by {EP} expired"), line
     assert "valid_until_ts is in the past" in line, line
     got = only_connection(result)
@@ -198,14 +221,22 @@ def test_bad_signature(hostile_run, fed_world):
     server_name = fed("bad-signature")
     line = f"keys served by {EP}: {KEY.key_id}: the signature by {server_name} with {KEY.key_id} does not verify"
     changed = fed_world.times.valid_until_ts + 1  # after signing
-    keys_failure(hostile_run, fed_world, "bad-signature", line, valid_until_ts=changed, all_ed25519_checks_ok=False)
+    keys_failure(
+        hostile_run,
+        fed_world,
+        "bad-signature",
+        line,
+        code="keys-bad-signature",
+        valid_until_ts=changed,
+        all_ed25519_checks_ok=False,
+    )
 
 
 def test_no_ed25519_key(hostile_run, fed_world):
     line = f"keys served by {EP} have no ed25519 verify key"
     # no ed25519 key: nothing to verify, so null rather than false
     no_key = {"has_ed25519_key": False, "all_ed25519_checks_ok": None}
-    keys_failure(hostile_run, fed_world, "no-ed25519", line, key_id="ed448:1", **no_key)
+    keys_failure(hostile_run, fed_world, "no-ed25519", line, code="keys-bad-signature", key_id="ed448:1", **no_key)
 
 
 # -- addresses and expectations --------------------------------------------------------------------------
@@ -214,7 +245,7 @@ def test_no_ed25519_key(hostile_run, fed_world):
 def test_one_of_two_addresses_refusing_connections(hostile_run, fed_world):
     result = hostile_run["two-addresses"]
     line = f"cannot check {endpoint(DEAD_IP)}: cannot connect: Connection refused"
-    assert_failed_with(result, line, version=HOSTILE_VERSION)
+    assert_failed_with(result, line, version=HOSTILE_VERSION, code="cannot-connect")
     assert result["resolution"]["targets"] == [
         {"host": n("two-addresses"), "port": FED_PORT, "addresses": [HOSTILE_IP, DEAD_IP]}
     ]
@@ -236,7 +267,7 @@ def without_cors(hostile_run, label: str) -> dict:
     result = hostile_run[label]
     url = f"https://{n(label)}/.well-known/matrix/client"
     line = f"{url} is served without 'Access-Control-Allow-Origin: *': web clients cannot read it; add the header"
-    assert_failed_with(result, line, version=HOSTILE_VERSION)
+    assert_failed_with(result, line, version=HOSTILE_VERSION, code="client-cors")
     assert result["client"] == {
         "url": url,
         "status": 200,
@@ -264,7 +295,7 @@ def test_identity_server_in_the_client_well_known_is_checked(hostile_run):
     url = f"https://{n('identity-down')}/identity/_matrix/identity/v2"
     assert line.startswith(f"m.identity_server.base_url: {url}: "), line
     assert "404" in line, line
-    assert_failed_with(result, line, version=HOSTILE_VERSION)
+    assert_failed_with(result, line, version=HOSTILE_VERSION, code="client-well-known")
     assert result["client"]["cors"] is True
     assert result["client"]["versions_ok"] is True  # the homeserver part is fine
     assert result["client"]["error"] == line
@@ -274,7 +305,7 @@ def test_invalid_support_file(hostile_run):
     result = hostile_run["bad-support"]
     url = f"https://{n('bad-support')}/.well-known/matrix/support"
     line = f"support well-known {url}: contacts[0] has no 'role' (m.role.admin, m.role.security or a namespaced role)"
-    assert_failed_with(result, line, version=HOSTILE_VERSION)
+    assert_failed_with(result, line, version=HOSTILE_VERSION, code="support-file")
     assert result["support"] == {"url": url, "status": 200, "valid": False, "error": line}
     assert result["client"] is None
     assert only_connection(result)["ok"] is True

@@ -565,7 +565,25 @@ def test_probe_connection_failures_raise(probe):
     assert (info.value.kind, info.value.code) == ("connect", "cannot-connect")
 
 
+def by_path(responses: dict[str, bytes]):
+    """Answers each request on a kept-alive connection with the response for its path (else 404)."""
+
+    def handler(peer: Peer):
+        while (request := peer.read_request()) is not None:
+            path = request.split(" ", 2)[1]
+            peer.send(responses.get(path, http(b"", status="404 Not Found", length=0)))
+
+    return handler
+
+
 def test_probe_fetch_follows_redirects(serve, probe):
-    server = serve(keep_alive(http(b"{}", length=2)))
-    hops = probe.fetch(f"https://127.0.0.1:{server.port}/.well-known/matrix/client", body_limit=100)
-    assert [response.status for _url, response in hops] == [200]
+    moved = http(b"", status="301 Moved Permanently", headers=("Location: /moved",), length=0)
+    server = serve(by_path({"/.well-known/matrix/client": moved, "/moved": http(b"{}", length=2)}))
+    base = f"https://127.0.0.1:{server.port}"
+    hops = probe.fetch(f"{base}/.well-known/matrix/client", body_limit=100)
+    assert [(url, response.status) for url, response in hops] == [
+        (f"{base}/.well-known/matrix/client", 301),
+        (f"{base}/moved", 200),
+    ]
+    assert hops[-1][1].body == b"{}"
+    assert [request.split(" ", 2)[1] for request in server.requests] == ["/.well-known/matrix/client", "/moved"]

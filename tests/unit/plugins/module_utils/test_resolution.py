@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.matrixops.delegation.plugins.module_utils._address_policy import private_range
+from ansible_collections.matrixops.delegation.plugins.module_utils._catalogue import CATALOGUE
 from ansible_collections.matrixops.delegation.plugins.module_utils._memo import Memo
 from ansible_collections.matrixops.delegation.plugins.module_utils._model import (
     METHODS,
@@ -259,7 +260,8 @@ def test_ip_literal_server_name_or_m_server(delegated, host, literal, port):
     else:
         want = expected(name, "ip_literal", **common)
     assert_result(resolve(EXAMPLE if delegated else name, dns, https), **want)
-    assert dns.srv_queries() == []
+    # an IP literal is never looked up; only the well-known's host is
+    assert dns.calls == ([("addresses", EXAMPLE)] if delegated else [])
     assert len(https.calls) == int(delegated)
 
 
@@ -388,6 +390,7 @@ def test_single_srv_target_dot_means_service_disabled(srv_name):
     assert f"SRV query {srv_name}" in message
     assert "disabled" in message
     assert error.step == f"SRV query {srv_name}"
+    assert error.code == "srv-disabled"
     assert error.partial.srv[-1].name == srv_name
     assert error.partial.srv[-1].records == [{"priority": 0, "weight": 0, "port": 0, "target": "."}]
     assert dns.address_queries() == [EXAMPLE]  # only for the well-known fetch, never for "." or 8448
@@ -513,6 +516,7 @@ def test_srv_query_failure_is_a_resolution_error(failing, reason):
     assert failing in str(error)
     assert reason in str(error)
     assert f"'{EXAMPLE}'" in str(error)
+    assert error.code == "dns-failure"
     assert error.partial.srv[-1].name == failing
     assert error.partial.srv[-1].error == reason
     assert dns.srv_queries()[-1] == failing  # nothing is asked after the failed query
@@ -551,6 +555,7 @@ def test_no_address_at_all_is_a_resolution_error(name):
     assert f"'{name}'" in str(error)
     assert "no IPv6 or IPv4 address found" in str(error)
     assert f"{EXAMPLE} has no AAAA or A records" in str(error)
+    assert error.code == "no-address"
 
 
 def test_address_lookup_failure_is_a_resolution_error_naming_the_reason():
@@ -559,6 +564,7 @@ def test_address_lookup_failure_is_a_resolution_error_naming_the_reason():
     error = resolve_error(EXAMPLE, dns, FakeHttps({WK: delegation("matrix.example.com:443")}))
     assert reason in str(error)
     assert MATRIX in str(error)
+    assert error.code == "no-address"
     assert error.partial.method == "well_known_explicit_port"
 
 
@@ -774,7 +780,9 @@ def test_well_known_m_server_of_wrong_type_is_reported_as_sent(value):
 )
 def test_well_known_m_server_breaking_the_grammar_falls_through_with_error_and_warning(value):
     dns = FakeDns(srv={FED: [SrvRecord(10, 0, 443, FED1)]})
-    result = resolve(EXAMPLE, dns, FakeHttps({WK: delegation(value)}))
+    resolution = resolve_server_name(EXAMPLE, **_options(dns, FakeHttps({WK: delegation(value)}), {}))
+    assert resolution.well_known.error_code == "invalid-m-server"  # federation_check reports it with this code
+    result = resolution.to_dict()
     assert result["method"] == "srv"
     assert result["delegated_server"] is None
     assert result["host_header"] == EXAMPLE
@@ -1142,6 +1150,7 @@ def test_trailing_dot_makes_a_server_name_invalid(name):
     assert f"'{name}'" in str(error)
     assert "trailing dot" in str(error)
     assert error.step == "parsing the server name"
+    assert error.code == "invalid-server-name"
     assert dns.calls == [] and https.calls == []
 
 
@@ -1150,6 +1159,7 @@ def test_invalid_server_name_is_a_resolution_error_naming_it(name):
     error = resolve_error(name, FakeDns(), FakeHttps())
     assert str(error).startswith("cannot resolve server name ")
     assert error.step == "parsing the server name"
+    assert error.code == "invalid-server-name"
     assert repr(name) in str(error) if not isinstance(name, str) else f"'{name}'" in str(error)
 
 
@@ -1170,6 +1180,7 @@ def test_any_server_name_gives_a_result_or_a_resolution_error(name):
         result = resolve_server_name(name, dns=FakeDns(), https=FakeHttps(), rng=random.Random(0), now=lambda: NOW)
     except ResolutionError as exc:
         assert str(exc).startswith("cannot resolve server name ")
+        assert exc.code in CATALOGUE
     else:
         assert result.method in METHODS
 
