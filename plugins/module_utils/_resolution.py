@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import contextlib
 import random
-import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ._address_policy import private_address_warnings
 from ._memo import Memo
 from ._model import (
     DEFAULT_PORT,
     PARSE_STEP,
+    SYSTEM_CLOCK,
     AddressAnswer,
     Clock,
     DnsError,
@@ -281,15 +281,15 @@ def resolve_server_name(
     well_known_budget: float | None = None,
     step_timeout: float | None = None,
     rng: random.Random | None = None,
-    now: Callable[[], float] = time.time,
-    monotonic: Callable[[], float] = time.monotonic,
+    clock: Clock = SYSTEM_CLOCK,
     parallel: Parallel | None = None,
 ) -> Resolution:
     """Resolve one server name. Raises ResolutionError; never any other exception for bad peers.
 
     ``well_known_budget`` bounds step 3 as a whole (redirects included), in seconds;
     ``step_timeout`` (the per-step timeout) bounds a round of parallel SRV target lookups.
-    ``now`` and ``monotonic`` are the clock; ``parallel`` runs those lookups (one by one without it).
+    ``clock`` gives the wall time (cache periods) and the monotonic time (deadlines); ``parallel``
+    runs those lookups (one by one without it).
     """
     resolver = _ResolutionRun(
         name if isinstance(name, str) else repr(name),
@@ -298,7 +298,7 @@ def resolve_server_name(
         memo=memo or Memo(),
         rng=rng or random.Random(),
         parallel=parallel or Sequential(),
-        clock=Clock(wall=now, monotonic=monotonic),
+        clock=clock,
         allow_private_addresses=allow_private_addresses,
         well_known_budget=well_known_budget,
         step_timeout=step_timeout,

@@ -105,8 +105,7 @@ class Resolver(Closing):
                 allow_private_addresses=self.options.allow_private_addresses,
                 well_known_budget=self.well_known_budget,
                 step_timeout=self.options.timeout,
-                now=self.clock.wall,
-                monotonic=self.clock.monotonic,
+                clock=self.clock,
                 parallel=self.pool,
             ),
         )

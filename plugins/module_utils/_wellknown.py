@@ -151,14 +151,12 @@ def fetch_well_known(
     dns_addresses: AddressLookup,
     https: HttpsPort,
     budget: float | None,
-    now: Callable[[], float] | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> tuple[WellKnown, ServerName | None, list[str]]:
     """Step 3: fetch and validate ``https://<hostname>/.well-known/matrix/server``.
 
     Returns the report, the delegated server name (None when there is no delegation) and warnings.
     Never raises for the peer's faults: every failure is a reason in ``WellKnown.error``.
-    ``now`` (the wall clock for the cache period) defaults to ``clock.wall``.
     """
     url = f"https://{hostname}{WELL_KNOWN_PATH}"
     report = WellKnown(url=url)
@@ -214,7 +212,7 @@ def fetch_well_known(
         report.error = str(exc)
         report.cache_seconds = CACHE_FAILURE
         return report, None, warnings
-    report.cache_seconds = cache_period(response, now=(now or clock.wall)())
+    report.cache_seconds = cache_period(response, now=clock.wall())
     return report, delegated, warnings
 
 

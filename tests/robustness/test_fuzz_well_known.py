@@ -21,7 +21,12 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ansible_collections.matrixops.delegation.plugins.module_utils._https import HttpsConnection
-from ansible_collections.matrixops.delegation.plugins.module_utils._model import AddressAnswer, FetchFailure, HttpsError
+from ansible_collections.matrixops.delegation.plugins.module_utils._model import (
+    AddressAnswer,
+    Clock,
+    FetchFailure,
+    HttpsError,
+)
 from ansible_collections.matrixops.delegation.plugins.module_utils._server_name import parse_server_name
 from ansible_collections.matrixops.delegation.plugins.module_utils._wellknown import (
     CACHE_MAX,
@@ -310,7 +315,7 @@ REPLIES = st.lists(
 def test_fuzz_fetch_well_known_over_real_http_parsing(replies):
     https = ReplayHttps(replies)
     report, delegated, warnings = fetch_well_known(
-        HOST, dns_addresses=addresses_of, https=https, budget=60, now=lambda: NOW
+        HOST, dns_addresses=addresses_of, https=https, budget=60, clock=Clock(wall=lambda: NOW)
     )
     assert (report.error is None) == (delegated is not None), report
     assert CACHE_MIN <= report.cache_seconds <= CACHE_MAX

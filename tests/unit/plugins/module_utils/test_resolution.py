@@ -25,6 +25,7 @@ from ansible_collections.matrixops.delegation.plugins.module_utils._memo import 
 from ansible_collections.matrixops.delegation.plugins.module_utils._model import (
     METHODS,
     AddressAnswer,
+    Clock,
     DnsError,
     HttpResponse,
     HttpsError,
@@ -172,7 +173,7 @@ def resolve_error(name, dns, https, **kwargs) -> ResolutionError:
 
 def _options(dns, https, kwargs) -> dict:
     kwargs.setdefault("rng", random.Random(0))
-    kwargs.setdefault("now", lambda: NOW)
+    kwargs.setdefault("clock", Clock(wall=lambda: NOW))
     return {"dns": dns, "https": https, **kwargs}
 
 
@@ -1177,7 +1178,9 @@ NAME_ALPHABET = st.sampled_from(list("abcXYZ019.-:[]_/ %@\u00fc\u3002\u0000"))
 )
 def test_any_server_name_gives_a_result_or_a_resolution_error(name):
     try:
-        result = resolve_server_name(name, dns=FakeDns(), https=FakeHttps(), rng=random.Random(0), now=lambda: NOW)
+        result = resolve_server_name(
+            name, dns=FakeDns(), https=FakeHttps(), rng=random.Random(0), clock=Clock(wall=lambda: NOW)
+        )
     except ResolutionError as exc:
         assert str(exc).startswith("cannot resolve server name ")
         assert exc.code in CATALOGUE
@@ -1223,7 +1226,7 @@ def test_any_well_known_answer_gives_a_result_or_a_resolution_error(status, body
     routes = {WK: answer, (EXAMPLE, 443, "/next"): answer}
     try:
         result = resolve_server_name(
-            EXAMPLE, dns=FakeDns(), https=FakeHttps(routes), rng=random.Random(0), now=lambda: NOW
+            EXAMPLE, dns=FakeDns(), https=FakeHttps(routes), rng=random.Random(0), clock=Clock(wall=lambda: NOW)
         )
     except ResolutionError:
         return
