@@ -41,7 +41,9 @@ def _run(target) -> tuple[threading.Thread, list]:
     return thread, outcome
 
 
-def test_a_waiter_with_more_time_computes_again_after_a_shorter_deadline_failed():
+def _race(second_deadline: float) -> tuple[list, list, list[str]]:
+    """A first caller fails under deadline 10 while a second caller, with ``second_deadline``,
+    waits for it. Returns both callers' outcomes and the computations that ran."""
     memo = Memo()
     started, release = threading.Event(), threading.Event()
     calls: list[str] = []
@@ -58,36 +60,25 @@ def test_a_waiter_with_more_time_computes_again_after_a_shorter_deadline_failed(
 
     first, first_outcome = _run(lambda: memo.get("host", short, deadline=10.0))
     assert started.wait(5)
-    second, second_outcome = _run(lambda: memo.get("host", long, deadline=20.0))
+    second, second_outcome = _run(lambda: memo.get("host", long, deadline=second_deadline))
     _until_waiting(memo, "host")
     release.set()
     first.join(5)
     second.join(5)
+    return first_outcome, second_outcome, calls
 
-    assert first_outcome == [("error", "timed out under the short deadline")]
-    assert second_outcome == [("result", "answer")]
+
+def test_a_waiter_with_more_time_computes_again_after_a_shorter_deadline_failed():
+    first, second, calls = _race(20.0)
+
+    assert first == [("error", "timed out under the short deadline")]
+    assert second == [("result", "answer")]
     assert calls == ["short", "long"]
 
 
 @pytest.mark.parametrize("deadline", [10.0, 5.0])
 def test_a_waiter_with_the_same_or_less_time_gets_the_failure(deadline):
-    memo = Memo()
-    started, release = threading.Event(), threading.Event()
-    calls: list[str] = []
+    first, second, calls = _race(deadline)
 
-    def short() -> str:
-        calls.append("short")
-        started.set()
-        release.wait(5)
-        raise TimedOut("timed out")
-
-    first, _ = _run(lambda: memo.get("host", short, deadline=10.0))
-    assert started.wait(5)
-    second, second_outcome = _run(lambda: memo.get("host", lambda: calls.append("again"), deadline=deadline))
-    _until_waiting(memo, "host")
-    release.set()
-    first.join(5)
-    second.join(5)
-
-    assert second_outcome == [("error", "timed out")]
+    assert first == second == [("error", "timed out under the short deadline")]
     assert calls == ["short"]
