@@ -33,6 +33,8 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
+from support.loopback import serve_until
+
 
 @dataclass
 class Entry:
@@ -261,14 +263,7 @@ class Nameserver:
     # -- transports ---------------------------------------------------------------------------
     def _serve(self, receive: Callable[[], tuple], handle: Callable[..., None]) -> None:
         """Until closed: take each datagram (or connection) and ``handle`` it."""
-        while not self._stop.is_set():
-            try:
-                received = receive()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            handle(*received)
+        serve_until(self._stop, receive, lambda received: handle(*received))
 
     def _datagram(self) -> tuple[bytes, tuple]:
         return self.udp.recvfrom(65535)

@@ -17,7 +17,7 @@ import dns.rrset
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from loopback import bound_socket, daemon, serve_until
+from support.loopback import bound_socket, daemon, serve_until
 
 from ansible_collections.matrixops.delegation.plugins.module_utils._dns import (
     DnsClient,

@@ -19,7 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from loopback import bound_socket, daemon, serve_until
+from support.loopback import bound_socket, daemon, serve_until
 
 from ansible_collections.matrixops.delegation.plugins.module_utils._federation_probe import HttpsProbe
 from ansible_collections.matrixops.delegation.plugins.module_utils._https import (

@@ -30,7 +30,7 @@ import dns.zone
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from loopback import bound_socket, daemon
+from support.loopback import bound_socket, daemon
 
 from ansible_collections.matrixops.delegation.plugins.module_utils._rfc2136 import Rfc2136Client, Tsig
 from ansible_collections.matrixops.delegation.plugins.module_utils._srv_update import (

@@ -1,7 +1,7 @@
 # Copyright (c) 2026, matrixops.delegation contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Small servers on 127.0.0.1 for the adapter tests: a bound socket, a daemon thread, a serving loop."""
+"""Small servers on 127.0.0.1 for tests: a bound socket, a daemon thread, a serving loop."""
 
 from __future__ import annotations
 
