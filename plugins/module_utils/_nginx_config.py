@@ -571,8 +571,9 @@ def loosely(pattern: str, name: str) -> bool:
     kind = name_kind(pattern)
     name = _normal_name(name)
     if kind == "regex":
-        try:
-            return re.search(pattern[1:], name, re.IGNORECASE) is not None
+        try:  # PCRE's named groups (?<n>...) and (?'n'...) are (?P<n>...) in Python
+            expression = re.sub(r"\(\?(?:<([A-Za-z_]\w*)>|'([A-Za-z_]\w*)')", r"(?P<\1\2>", pattern[1:])
+            return re.search(expression, name, re.IGNORECASE) is not None
         except re.error:
             return False
     pattern = _normal_name(pattern)
