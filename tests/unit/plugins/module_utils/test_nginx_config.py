@@ -195,6 +195,18 @@ def test_relative_includes_follow_the_main_file_and_glob_order():
     assert blocks[3].file.endswith("deeper/c.conf"), "a file no include reached is still read, as http"
 
 
+def test_a_file_no_include_reached_still_has_its_snippets_followed():
+    text = dump(
+        ("/etc/nginx/nginx.conf", "http {\n  include /somewhere/else/*.conf;\n}\n"),
+        ("/odd/site.conf", "server {\n  server_name example.com;\n  include snippets/l.conf;\n}\n"),
+        ("/etc/nginx/snippets/l.conf", "listen 127.0.0.5:443 ssl;\n"),
+    )
+    _tree, unreached = expanded_config(text)
+    assert unreached == ["/odd/site.conf", "/etc/nginx/snippets/l.conf"]
+    (block,) = server_blocks(text)
+    assert (block.file, [str(x) for x, _at in block.listens]) == ("/odd/site.conf", ["127.0.0.5:443"])
+
+
 def test_a_snippet_included_in_two_servers_counts_in_both():
     text = dump(
         ("/etc/nginx/nginx.conf", "http {\n  server { include snippets/l.conf; server_name a.example; }\n"
