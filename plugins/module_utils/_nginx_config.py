@@ -48,6 +48,7 @@ DEFAULT_LISTEN_PORT = 80
 MAX_INCLUDE_DEPTH = 50
 _ESCAPES = {'"': '"', "'": "'", "\\": "\\", "t": "\t", "r": "\r", "n": "\n"}
 _LISTEN_FLAGS_DEFAULT = ("default_server", "default")
+_DIGITS = re.compile(r"\A[0-9]+\Z")
 
 Resolver = Callable[[str], Sequence[str]]
 
@@ -72,7 +73,7 @@ class Directive:
 
 
 def _show(arg: str) -> str:
-    if arg == "" or any(ch in arg for ch in " \t\n;{}#\"'"):
+    if arg == "" or any(ch in arg for ch in " \t\r\n;{}#\"'\\"):
         return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return arg
 
@@ -312,7 +313,7 @@ class Listen:
 
 
 def _port(text: str, whole: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    if not _DIGITS.match(text) or not 1 <= int(text) <= 65535:
         raise NginxConfigError(f"listen {whole}: '{text}' is not a port from 1 to 65535")
     return int(text)
 
@@ -359,7 +360,7 @@ def parse_listen(
         return sockets
     host, sep, port_text = value.rpartition(":")
     if not sep:
-        if value.isdigit():
+        if _DIGITS.match(value):
             return [make("ipv4", "*", _port(value, whole))]
         host, port = value, default_port
     else:
