@@ -206,7 +206,7 @@ def plan_records(
     targets: list | None,
     *,
     ttl: int,
-    legacy: bool | str,
+    legacy: object,
     state: str,
 ) -> Plan:
     """Validate the input and compute the wanted record sets. Raises SrvConfigError.

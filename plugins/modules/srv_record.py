@@ -77,7 +77,7 @@ options:
         specification look up C(_matrix._tcp) only. Publishing the same records at both names
         therefore reaches both.
       - V(publish) (default) - the same records as at C(_matrix-fed._tcp) (and the same TTL).
-      - V(keep) - leave C(_matrix._tcp) alone: it is neither read nor changed, whatever it holds
+      - V(keep) - leave C(_matrix._tcp) alone; it is neither read nor changed, whatever it holds
         (also with O(state=absent)).
       - V(absent) - remove every SRV record at C(_matrix._tcp).
       - The booleans of version 0.1.0 are still accepted - V(true) means V(publish) and V(false)
