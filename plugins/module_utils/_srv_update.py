@@ -31,12 +31,14 @@ if HAS_DNSPYTHON:
 
 __all__ = [
     "FED_SERVICE",
+    "LEGACY_MODES",
     "LEGACY_SERVICE",
     "Plan",
     "Record",
     "RecordSet",
     "UpdatePort",
     "absolute_name",
+    "legacy_mode",
     "SrvConfigError",
     "SrvUpdateError",
     "SyncResult",
@@ -53,6 +55,10 @@ DEFAULT_PORT = 8448
 DEFAULT_PRIORITY = 10
 DEFAULT_WEIGHT = 5
 MAX_TTL = 2147483647  # RFC 2181, section 8
+# What happens at the deprecated _matrix._tcp name: the same records as _matrix-fed._tcp (homeservers
+# before Matrix 1.8 read only that name), left untouched, or no records. 0.1.0's booleans: True is
+# "publish", False "absent".
+LEGACY_MODES = ("publish", "keep", "absent")
 
 
 class SrvConfigError(ValueError):
@@ -132,7 +138,7 @@ class Plan:
 
     @property
     def targets(self) -> list[Record]:
-        """The wanted records of ``_matrix-fed._tcp`` (the legacy name gets the same ones)."""
+        """The wanted records of ``_matrix-fed._tcp`` (a published legacy name gets the same ones)."""
         return list(self.desired[0].records)
 
 
@@ -182,15 +188,33 @@ def _target_host(value: object, where: str, warnings: list[str]) -> str:
     return host.lower()  # DNS names are case-insensitive; records are written in canonical lower case
 
 
+def legacy_mode(value: object) -> str:
+    """``publish``, ``keep`` or ``absent`` from one of them or 0.1.0's boolean. Raises SrvConfigError."""
+    if value is True:
+        return "publish"
+    if value is False:
+        return "absent"
+    if isinstance(value, str) and value.strip().lower() in LEGACY_MODES:
+        return value.strip().lower()
+    raise SrvConfigError(
+        f"legacy must be one of {', '.join(LEGACY_MODES)} (or true/false, which mean publish/absent), got {value!r}"
+    )
+
+
 def plan_records(
     server_name: object,
     targets: list | None,
     *,
     ttl: int,
-    legacy: bool,
+    legacy: object,
     state: str,
 ) -> Plan:
-    """Validate the input and compute the wanted record sets. Raises SrvConfigError."""
+    """Validate the input and compute the wanted record sets. Raises SrvConfigError.
+
+    ``legacy`` (see ``legacy_mode``): ``publish`` manages ``_matrix._tcp`` with the same records,
+    ``absent`` manages it empty, ``keep`` leaves it out of the plan (never read nor changed).
+    """
+    mode = legacy_mode(legacy)
     try:
         server, warnings = parse_server_name(server_name)
     except ServerNameError as exc:
@@ -210,7 +234,7 @@ def plan_records(
     if state not in ("present", "absent"):
         raise SrvConfigError(f"state must be 'present' or 'absent', got {state!r}")
     host = server.host
-    names = [f"{FED_SERVICE}.{host}", f"{LEGACY_SERVICE}.{host}"]
+    names = [f"{FED_SERVICE}.{host}"] + ([] if mode == "keep" else [f"{LEGACY_SERVICE}.{host}"])
     if state == "absent":
         return Plan(server_name=host, desired=[RecordSet.make(name, None, ()) for name in names], warnings=warnings)
 
@@ -251,9 +275,10 @@ def plan_records(
             f"the only SRV target of {host} is '.', which means the service is decidedly not available: "
             f"this DISABLES federation for {host} (homeservers refuse to connect)"
         )
-    wanted = RecordSet.make(names[0], ttl, records)
-    legacy_set = RecordSet.make(names[1], ttl, records if legacy else ())
-    return Plan(server_name=host, desired=[wanted, legacy_set], warnings=warnings)
+    desired = [RecordSet.make(names[0], ttl, records)]
+    if mode != "keep":
+        desired.append(RecordSet.make(names[1], ttl, records if mode == "publish" else ()))
+    return Plan(server_name=host, desired=desired, warnings=warnings)
 
 
 def render_zonefile(record_sets: list[RecordSet]) -> str:

@@ -11,9 +11,9 @@ author: matrixops.delegation contributors (@matrixops)
 version_added: 0.1.0
 short_description: Publish the SRV records of Matrix SRV delegation by RFC 2136 dynamic update
 description:
-  - Makes the C(_matrix-fed._tcp.<server_name>) SRV records (and, with O(legacy=true), the
-    deprecated C(_matrix._tcp.<server_name>) ones) exactly the O(targets), by an RFC 2136 dynamic
-    DNS update sent to the zone's primary server O(dns_server) and signed with a TSIG key.
+  - Makes the C(_matrix-fed._tcp.<server_name>) SRV records and, by default (O(legacy=publish)),
+    the deprecated C(_matrix._tcp.<server_name>) ones exactly the O(targets), by an RFC 2136
+    dynamic DNS update sent to the zone's primary server O(dns_server) and signed with a TSIG key.
   - The module first reads the records from O(dns_server), then sends B(one) update message for
     every name that differs. Its prerequisites are the records just read, so the server applies
     all of it or nothing; if somebody changed the records in between, nothing changes and the task
@@ -71,15 +71,23 @@ options:
     default: 3600
   legacy:
     description:
-      - Also publish the same records at the deprecated C(_matrix._tcp.<server_name>), which only
-        homeservers older than Matrix 1.8 read (and only when C(_matrix-fed._tcp) has no records).
-      - With V(false), SRV records at C(_matrix._tcp.<server_name>) are removed.
-    type: bool
-    default: false
+      - What to do with the deprecated name C(_matrix._tcp.<server_name>). Since Matrix 1.8,
+        homeservers look up C(_matrix-fed._tcp) first and C(_matrix._tcp) only when
+        C(_matrix-fed._tcp) has no records; homeservers implementing an older version of the
+        specification look up C(_matrix._tcp) only. Publishing the same records at both names
+        therefore reaches both.
+      - V(publish) (default) - the same records as at C(_matrix-fed._tcp) (and the same TTL).
+      - V(keep) - leave C(_matrix._tcp) alone; it is neither read nor changed, whatever it holds
+        (also with O(state=absent)).
+      - V(absent) - remove every SRV record at C(_matrix._tcp).
+      - The booleans of version 0.1.0 are still accepted - V(true) means V(publish) and V(false)
+        means V(absent) (0.1.0's default, which removed an operator's C(_matrix._tcp) records).
+    type: raw
+    default: publish
   state:
     description:
-      - V(present) makes the records exactly O(targets); V(absent) removes every SRV record at both
-        names (C(_matrix-fed._tcp) and C(_matrix._tcp)).
+      - V(present) makes the records exactly O(targets); V(absent) removes every SRV record at
+        C(_matrix-fed._tcp) and, unless O(legacy=keep), at C(_matrix._tcp).
     type: str
     choices: [present, absent]
     default: present
@@ -154,14 +162,16 @@ notes:
     fails with C(NOTAUTH) and TSIG error C(BADSIG), an unknown key with C(BADKEY), a server that
     does not allow the update with C(REFUSED) - and the error names the server and the response code.
   - The server must allow the key to change SRV records at both names (C(_matrix-fed._tcp) and
-    C(_matrix._tcp)), because removing legacy records is part of the update too.
+    C(_matrix._tcp)), unless O(legacy=keep), with which only C(_matrix-fed._tcp) is read and updated.
 seealso:
   - name: The matrixops.delegation.srv_records role
     description: Publishes the records by this module or as a zone-file snippet, with an optional federation check.
     link: https://github.com/matrixops/delegation/blob/main/roles/srv_records/README.md
   - module: matrixops.delegation.federation_check
   - name: Matrix server-server API, resolving server names
-    description: Steps 4 and 5 read these SRV records.
+    description: >-
+      Steps 3.3 and 3.4 (SRV records of a delegated host name) and 4 and 5 (SRV records of the server
+      name) read C(_matrix-fed._tcp) first and the deprecated C(_matrix._tcp) only when it has no records.
     link: https://spec.matrix.org/latest/server-server-api/#resolving-server-names
   - name: RFC 2136, Dynamic Updates in the Domain Name System
     description: The update message, its prerequisites and response codes.
@@ -183,13 +193,13 @@ EXAMPLES = r"""
     tsig_secret: "{{ vault_tsig_secret }}"
   delegate_to: localhost
 
-- name: Two targets, plus the deprecated _matrix._tcp name for old homeservers
+- name: Two targets; leave whatever _matrix._tcp holds untouched (the key may update _matrix-fed._tcp only)
   matrixops.delegation.srv_record:
     server_name: example.com
     targets:
       - {host: matrix1.example.com, port: 443, priority: 10, weight: 60}
       - {host: matrix2.example.com, port: 443, priority: 10, weight: 40}
-    legacy: true
+    legacy: keep
     ttl: 300
     zone: example.com
     dns_server: 192.0.2.53
@@ -226,7 +236,7 @@ server_name:
   type: str
   sample: example.com
 names:
-  description: The SRV names the module manages, C(_matrix-fed._tcp) first.
+  description: The SRV names the module manages, C(_matrix-fed._tcp) first (only that one with O(legacy=keep)).
   returned: always
   type: list
   elements: str
@@ -251,12 +261,12 @@ after:
   type: dict
   sample:
     _matrix-fed._tcp.example.com: {ttl: 3600, records: [{priority: 10, weight: 5, port: 8448, target: matrix.example.com}]}
-    _matrix._tcp.example.com: {ttl: null, records: []}
+    _matrix._tcp.example.com: {ttl: 3600, records: [{priority: 10, weight: 5, port: 8448, target: matrix.example.com}]}
 zonefile:
   description: The wanted records as zone-file lines, with absolute names (empty with O(state=absent)).
   returned: always
   type: str
-  sample: "_matrix-fed._tcp.example.com. 3600 IN SRV 10 5 8448 matrix.example.com.\n"
+  sample: "_matrix-fed._tcp.example.com. 3600 IN SRV 10 5 8448 matrix.example.com.\n_matrix._tcp.example.com. 3600 IN SRV 10 5 8448 matrix.example.com.\n"
 dns_server:
   description: The server asked, as V(host:port).
   returned: when O(dns_server) is set
@@ -275,6 +285,7 @@ tsig_error:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.matrixops.delegation.plugins.module_utils import _srv_update as srv
 from ansible_collections.matrixops.delegation.plugins.module_utils._dns import DNSPYTHON_IMPORT_ERROR, HAS_DNSPYTHON
@@ -315,13 +326,23 @@ def run_checks(module, plan):
     return findings
 
 
+def legacy_value(value: object) -> object:
+    """A boolean written as a string (``-e legacy=false``) is 0.1.0's boolean; anything else as given."""
+    if isinstance(value, str) and value.strip().lower() not in srv.LEGACY_MODES:
+        try:
+            return boolean(value.strip(), strict=True)
+        except TypeError:
+            return value
+    return value
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
             "server_name": {"type": "str", "required": True},
             "targets": {"type": "list", "elements": "dict", "options": TARGET_SPEC},
             "ttl": {"type": "int", "default": 3600},
-            "legacy": {"type": "bool", "default": False},
+            "legacy": {"type": "raw", "default": "publish"},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
             "zone": {"type": "str"},
             "dns_server": {"type": "str"},
@@ -341,7 +362,11 @@ def main():
     params = module.params
     try:
         plan = srv.plan_records(
-            params["server_name"], params["targets"], ttl=params["ttl"], legacy=params["legacy"], state=params["state"]
+            params["server_name"],
+            params["targets"],
+            ttl=params["ttl"],
+            legacy=legacy_value(params["legacy"]),
+            state=params["state"],
         )
     except srv.SrvConfigError as exc:
         module.fail_json(msg=f"matrixops.delegation.srv_record: {exc}")

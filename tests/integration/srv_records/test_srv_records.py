@@ -96,8 +96,14 @@ ROLE_STEPS = [
     ("ttl_seed", "ttl", {}),
     ("ttl_change", "ttl", {"srv_records_ttl": 60}),
     ("three_legacy", "three", {"srv_records_legacy": True}),
-    ("three_no_legacy", "three", {}),
-    ("four_seed", "four", {"srv_records_legacy": True}),
+    (
+        "three_keep",
+        "three",
+        {"srv_records_legacy": "keep", "srv_records_targets": [{"host": w.n("backup"), "port": 443}]},
+    ),
+    ("three_no_legacy", "three", {"srv_records_legacy": "absent"}),
+    ("three_no_legacy_bool", "three", {"srv_records_legacy": False}),
+    ("four_seed", "four", {}),
     ("four_absent", "four", {"srv_records_state": "absent"}),
     ("four_absent_again", "four", {"srv_records_state": "absent"}),
     ("five_given_zone", "five", {"srv_records_zone": w.ZONE + "."}),
@@ -133,7 +139,8 @@ def test_the_role_publishes_the_records_and_a_second_run_changes_nothing(srv_wor
     assert first["before"][fed("one")] == {"ttl": None, "records": []}
     assert step(role_run, "one_again")["changed"] is False
     assert srv_world.srv(fed("one")) == (300, [TARGET])
-    assert srv_world.srv(legacy("one")) == (None, [])
+    # by default the deprecated name gets the same records: homeservers before Matrix 1.8 read only it
+    assert srv_world.srv(legacy("one")) == (300, [TARGET])
 
 
 def test_check_mode_with_diff_shows_the_change_and_sends_nothing(srv_world, role_run):
@@ -149,12 +156,40 @@ def test_a_changed_ttl_replaces_the_records(srv_world, role_run):
     assert srv_world.srv(fed("ttl")) == (60, [TARGET])
 
 
-def test_legacy_records_are_published_on_request_and_removed_when_no_longer_wanted(srv_world, role_run):
+def test_legacy_records_are_kept_untouched_or_removed_on_request(srv_world, role_run):
     published = step(role_run, "three_legacy")["after"]
     assert published[legacy("three")]["records"] == published[fed("three")]["records"] != []
+    kept = step(role_run, "three_keep")
+    assert kept["changed"] is True
+    assert kept["names"] == [fed("three")]
+    assert legacy("three") not in kept["before"] and legacy("three") not in kept["after"]
     assert step(role_run, "three_no_legacy")["changed"] is True
+    assert step(role_run, "three_no_legacy_bool")["changed"] is False  # 0.1.0's false is absent
     assert srv_world.srv(legacy("three")) == (None, [])
     assert srv_world.srv(fed("three")) == (300, [TARGET])
+
+
+def test_keep_updates_with_a_key_allowed_for_matrix_fed_tcp_only(srv_world, tmp_path):
+    """legacy: keep neither reads nor changes _matrix._tcp, so a key limited to _matrix-fed._tcp works."""
+    task = {
+        "name": "Only _matrix-fed._tcp with the fed-only key",
+        "matrixops.delegation.srv_record": module_args(
+            "atomic",
+            targets=[{"host": w.n("backup"), "port": 443, "priority": 0, "weight": 0}],
+            legacy="keep",
+            tsig_key_name=w.FED_ONLY_KEY,
+            tsig_secret=w.FED_ONLY_SECRET,
+        ),
+        "register": "kept",
+    }
+    try:
+        run = run_tasks([task], tmp_path / "keep", registered=("kept",))
+        assert run.returncode == 0, run.output
+        assert run.results["kept"]["names"] == [w.FED_ONLY_NAME]
+        assert srv_world.srv(w.FED_ONLY_NAME) == (300, [OTHER])
+    finally:
+        restore = {"name": "Restore", "matrixops.delegation.srv_record": module_args("atomic", legacy="absent")}
+        assert run_tasks([restore], tmp_path / "restore").returncode == 0
 
 
 def test_state_absent_removes_the_records_at_both_names(srv_world, role_run):
@@ -173,7 +208,9 @@ def test_a_given_zone_is_used(srv_world, role_run):
 def test_an_update_of_two_names_is_applied_whole_or_not_at_all(srv_world, tmp_path):
     """The key fed-only may change _matrix-fed._tcp.atomic but not _matrix._tcp.atomic: an update
     of both (legacy: true) is refused as one, so the allowed name does not change either."""
-    seed = run_tasks([{"name": "Seed", "matrixops.delegation.srv_record": module_args("atomic")}], tmp_path / "seed")
+    seed = run_tasks(
+        [{"name": "Seed", "matrixops.delegation.srv_record": module_args("atomic", legacy="absent")}], tmp_path / "seed"
+    )
     assert seed.returncode == 0, seed.output
     task = {
         "name": "Both names with the fed-only key",

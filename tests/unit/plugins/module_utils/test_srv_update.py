@@ -39,6 +39,7 @@ from ansible_collections.matrixops.delegation.plugins.module_utils._srv_update i
     RecordSet,
     SrvConfigError,
     SrvUpdateError,
+    legacy_mode,
     plan_records,
     render_zonefile,
     synchronise,
@@ -74,8 +75,27 @@ def test_legacy_publishes_the_same_records_at_matrix_tcp():
     assert result.desired[1].ttl == 3600
 
 
-def test_without_legacy_the_matrix_tcp_name_is_managed_empty_so_old_records_are_removed():
-    assert plan(legacy=False).desired[1].records == ()
+@pytest.mark.parametrize("legacy", ["absent", False])
+def test_legacy_absent_manages_the_matrix_tcp_name_empty_so_old_records_are_removed(legacy):
+    assert plan(legacy=legacy).desired[1] == RecordSet(LEGACY, None, ())
+
+
+@pytest.mark.parametrize("legacy", ["publish", True, " Publish "])
+def test_legacy_publish_and_0_1_0s_true_are_the_same(legacy):
+    assert plan(legacy=legacy).desired == plan(legacy="publish").desired
+    assert plan(legacy=legacy).desired[1].records == plan(legacy=legacy).desired[0].records
+
+
+@pytest.mark.parametrize("state", ["present", "absent"])
+def test_legacy_keep_leaves_the_matrix_tcp_name_out_of_the_plan(state):
+    result = plan_records("example.com", [{"host": "matrix.example.com"}], ttl=3600, legacy="keep", state=state)
+    assert result.names == [FED]
+
+
+@pytest.mark.parametrize("value", ["both", "", None, 1, "yes"])
+def test_an_unknown_legacy_mode_is_refused(value):
+    with pytest.raises(SrvConfigError, match="legacy must be one of publish, keep, absent"):
+        legacy_mode(value)
 
 
 def test_omitted_target_keys_default_to_port_8448_priority_10_weight_5():
@@ -354,6 +374,16 @@ def test_check_mode_reads_and_reports_but_sends_nothing():
     assert port.updates == []
     assert render_zonefile(outcome.before) == ""
     assert render_zonefile(outcome.after) == "_matrix-fed._tcp.example.com. 3600 IN SRV 10 5 8448 matrix.example.com.\n"
+
+
+def test_keep_neither_reads_nor_changes_the_legacy_name():
+    old = (60, [Record(0, 0, 443, "old.example.com")])
+    port = FakePort({LEGACY: old})
+    outcome = synchronise(plan(legacy="keep"), port, zone=None, check_mode=False)
+    assert outcome.changed is True
+    assert [record_set.name for record_set in outcome.before + outcome.after] == [FED, FED]
+    assert port.records[LEGACY] == old
+    assert [[wanted.name for _current, wanted in changes] for _zone, changes in port.updates] == [[FED]]
 
 
 def test_state_absent_removes_both_names():

@@ -16,6 +16,7 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.matrixops.delegation.plugins.module_utils._srv_update import (
+    Record,
     RecordSet,
     SrvUpdateError,
 )
@@ -109,8 +110,59 @@ def test_diff_shows_the_records_before_and_after_as_zone_file_lines(capsys):
         "before_header": "SRV records of example.com in zone example.com on 192.0.2.53:53",
         "after_header": "SRV records of example.com in zone example.com on 192.0.2.53:53",
         "before": "",
-        "after": "_matrix-fed._tcp.example.com. 3600 IN SRV 10 5 8448 matrix.example.com.\n",
+        "after": "_matrix-fed._tcp.example.com. 3600 IN SRV 10 5 8448 matrix.example.com.\n"
+        "_matrix._tcp.example.com. 3600 IN SRV 10 5 8448 matrix.example.com.\n",
     }
+
+
+# -- the deprecated _matrix._tcp name -------------------------------------------------------------------
+def test_by_default_the_same_records_are_published_at_the_legacy_name(capsys):
+    """Homeservers before Matrix 1.8 read _matrix._tcp only: the default publishes both names."""
+    result, _failed = run(capsys, **BASE)
+    assert result["names"] == [FED, LEGACY]
+    assert result["after"][LEGACY] == result["after"][FED]
+    assert FakePort.records[LEGACY] == FakePort.records[FED]
+
+
+@pytest.mark.parametrize(
+    ("legacy", "after"),
+    [
+        ("publish", [(10, 5, 8448, "matrix.example.com")]),
+        (True, [(10, 5, 8448, "matrix.example.com")]),
+        ("true", [(10, 5, 8448, "matrix.example.com")]),
+        ("absent", []),
+        (False, []),
+        ("no", []),
+    ],
+)
+def test_the_legacy_name_is_published_or_emptied_as_asked(capsys, legacy, after):
+    FakePort.records = {LEGACY: (60, [Record(0, 0, 443, "old.example.com")])}
+    result, failed = run(capsys, legacy=legacy, **BASE)
+    assert not failed
+    assert [tuple(record.values()) for record in result["after"][LEGACY]["records"]] == after
+    assert [record.key() for record in FakePort.records[LEGACY][1]] == after
+
+
+@pytest.mark.parametrize("state", ["present", "absent"])
+def test_keep_leaves_the_legacy_name_alone(capsys, state):
+    old = (60, [Record(0, 0, 443, "old.example.com")])
+    FakePort.records = {LEGACY: old}
+    result, failed = run(capsys, legacy="keep", **{**BASE, "state": state})
+    assert not failed
+    assert result["names"] == [FED]
+    assert set(result["before"]) == set(result["after"]) == {FED}
+    assert FakePort.records[LEGACY] == old
+    assert all(wanted.name == FED for changes in FakePort.updates for _current, wanted in changes)
+
+
+def test_an_unknown_legacy_value_fails_naming_the_choices(capsys):
+    result, failed = run(capsys, legacy="both", **BASE)
+    assert failed
+    assert result["msg"] == (
+        "matrixops.delegation.srv_record: legacy must be one of publish, keep, absent "
+        "(or true/false, which mean publish/absent), got 'both'"
+    )
+    assert FakePort.created == []
 
 
 def test_the_tsig_key_reaches_the_port(capsys):
