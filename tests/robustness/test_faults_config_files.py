@@ -17,40 +17,22 @@ configuration to ``active.conf``: what the "web server" has loaded, like a reloa
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import sys
-import threading
 from pathlib import Path
 
 import pytest
-import rb_world as w
+from rb_site import Site
 from support.playbook import run_tasks
 
+from ansible_collections.matrixops.delegation.plugins.module_utils._transaction import STEPS as TX_STEPS
+
 VERSIONS = ("old", "new")
-#: The steps each case kills at (every named step; ``:n`` its n-th time). Entries in commit order:
-#: the release directory, conf/site.conf, www/plain.txt, the link.
-STEPS = [
-    "locked",
-    "journal-written",
-    "temp-written:1",
-    "temp-written:4",
-    "prepared",
-    "backed-up:1",
-    "backed-up:3",
-    "renamed:1",
-    "renamed:2",
-    "renamed:3",
-    "renamed:4",
-    "committed",
-    "validated",
-    "activated",
-    "checked",
-    "cleanup",
-    "cleaned",
-    "restored:1",  # during the rollback of a run whose validation failed
-]
+#: Every step of the fault hook; a repeated one (``:n``, its n-th time) at its first and last time,
+#: every rename, the rollback's first restore. Entries in commit order: the release directory,
+#: conf/site.conf, www/plain.txt, the link.
+REPEATS = {"temp-written": (1, 4), "backed-up": (1, 3), "renamed": (1, 2, 3, 4), "restored": (1,)}
+STEPS = [f"{step}:{n}" if n else step for step in TX_STEPS for n in REPEATS.get(step, (0,))]
 #: What the link serves right after the kill at each step (the link is renamed last, restored first).
 SERVED_AFTER_KILL = {
     step: "new" for step in ("renamed:4", "committed", "validated", "activated", "checked", "cleanup", "cleaned")
@@ -103,25 +85,6 @@ def documents(version: str) -> list[dict]:
             "content": json.dumps({"m.homeserver": {"base_url": f"https://{version}.example.test"}}) + "\n",
         },
     ]
-
-
-class Site:
-    """An HTTP server serving ``root`` on the rb band (the web server of the ``files`` mode)."""
-
-    def __init__(self, root: Path) -> None:
-        handler = functools.partial(_QuietHandler, directory=str(root))
-        self.server = http.server.ThreadingHTTPServer((w.NET.ip(40), 0), handler)
-        self.address, self.port = w.NET.ip(40), self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
-        pass
 
 
 def apply_task(base: Path, site: Site, case: str, version: str, **extra: object) -> dict:
