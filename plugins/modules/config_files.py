@@ -348,6 +348,7 @@ from ansible_collections.matrixops.delegation.plugins.module_utils._served impor
 from ansible_collections.matrixops.delegation.plugins.module_utils._transaction import (
     Transaction,
     TransactionError,
+    describe_os_error,
     fault,
     load_journal,
     normalize_mode,
@@ -682,6 +683,11 @@ class Run:
                 self.fail(str(exc), rolled_back=True)
         self.commands()
         if self.transaction is not None:
+            try:
+                self.transaction.done()
+            except OSError as exc:
+                where = describe_os_error(exc, "writing the journal", self.transaction.journal_path)
+                self.rollback(f"recording the completed change failed: {where}", reactivate=True)
             try:
                 self.transaction.finish()
             except OSError as exc:

@@ -15,6 +15,7 @@ band) serves from the directory.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -25,7 +26,10 @@ import pytest
 import rb_world as w
 from support.playbook import ansible_playbook, environment
 
-pytestmark = pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare (util-linux)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("unshare") is None or os.geteuid() != 0,
+    reason="needs unshare (util-linux) and root (mount namespaces and tmpfs mounts)",
+)
 
 TEMP = re.compile(r"\.matrixops-[0-9]")  # a temp or backup name of a transaction
 OLD_CONF = "old configuration\n"
