@@ -558,16 +558,17 @@ def recover(module, journal_path):
             f"recovering the interrupted run of {journal_path} ({who}) failed: {exc}; the journal stays and the "
             "next run tries again"
         ) from exc
-    if restored:
-        commands = journal.get("commands") or {}
-        for option, label in (("validate", "validation"), ("activate", "activation")):
-            if commands.get(option):
-                ok, output = run_command(module, commands[option], f"re-{label}")
-                if not ok:
-                    message += f"; {output}"
-                    break
-        else:
-            message += "; validated and activated again"
+    commands = journal.get("commands") or {}
+    ran = []
+    for option, label in (("validate", "validation"), ("activate", "activation")):
+        if restored and commands.get(option):
+            ok, output = run_command(module, commands[option], f"re-{label}")
+            if not ok:
+                message += f"; {output}"
+                break
+            ran.append({"validate": "validated", "activate": "activated"}[option])
+    else:
+        message += f"; {' and '.join(ran)} again" if ran else ""
     module.warn(f"config_files: {message} (journal {journal_path})")
     return {"journal": journal_path, "restored": restored, "message": message}
 
