@@ -17,7 +17,8 @@ the first free one of ``127.0.70`` … ``127.0.79``. Nothing binds a wildcard ad
 ``<net>.20-22``        TLS peers on 443 and 8448: not-yet-valid, IP-only, TLS 1.0 only
 ``<net>.30:8448``      key servers (one virtual host per scenario), keys signed by
                        ``support.matrix``, independently of the collection's ``_signing``
-``<net>.40``           an HTTP site on a free port (test_robustness_config_files)
+``<net>.40``           an HTTP site on a free port (test_robustness_config_files, test_faults_*)
+``<net>.41:443``       a private nginx (test_faults_config_files_nginx)
 ``<net>.54``           a scripted nameserver on a free port (test_fuzz_srv)
 ``<net>.99``           nothing listens: connections are refused
 =====================  ==========================================================================
