@@ -9,6 +9,7 @@ Documented in the ``reverse_proxy_*.yml`` files beside this one.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from typing import Any
 
@@ -106,7 +107,16 @@ def reverse_proxy_synapse_listeners(
 def reverse_proxy_foreign_listeners(files: object, fragment: str, main_config: str) -> list[str]:
     if not isinstance(files, list) or not all(isinstance(entry, Mapping) for entry in files):
         raise AnsibleFilterError("reverse_proxy_foreign_listeners expects a list of {path, content} dicts")
-    return foreign_listener_problems(files, fragment=fragment, main_config=main_config)
+    texts = []
+    for entry in files:
+        content = entry.get("content", "")
+        if entry.get("encoding") == "base64":  # ansible.builtin.slurp's result
+            try:
+                content = base64.b64decode(str(content)).decode("utf-8", errors="replace")
+            except ValueError as exc:
+                raise AnsibleFilterError(f"reverse_proxy_foreign_listeners: bad base64 content: {exc}") from None
+        texts.append({"path": entry.get("path") or entry.get("source") or "", "content": content})
+    return foreign_listener_problems(texts, fragment=fragment, main_config=main_config)
 
 
 class FilterModule:
