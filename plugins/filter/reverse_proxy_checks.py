@@ -25,15 +25,6 @@ from ansible_collections.matrixops.delegation.plugins.module_utils._synapse_list
     merge_listeners,
 )
 
-try:
-    from cryptography import x509
-    from cryptography.exceptions import UnsupportedAlgorithm
-    from cryptography.hazmat.primitives import serialization
-except ImportError as exc:  # pragma: no cover - cryptography is a dependency of ansible-core
-    CRYPTOGRAPHY_ERROR: ImportError | None = exc
-else:
-    CRYPTOGRAPHY_ERROR = None
-
 
 def reverse_proxy_upstream(url: object) -> dict[str, Any]:
     try:
@@ -46,50 +37,6 @@ def reverse_proxy_settings_problems(settings: object) -> list[str]:
     if not isinstance(settings, Mapping):
         raise AnsibleFilterError(f"reverse_proxy_settings_problems expects a dict, got {type(settings).__name__}")
     return settings_problems(settings)
-
-
-# -- certificates --------------------------------------------------------------------------------
-def _public_key_der(key: Any) -> bytes:
-    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
-def tls_problems(certificate: object, private_key: object, *, certificate_source: str, key_source: str) -> list[str]:
-    """Problems with a PEM certificate (chain) and its private key: unreadable PEM, an encrypted
-    key, or a key that does not belong to the (first) certificate. Never quotes the key."""
-    if CRYPTOGRAPHY_ERROR is not None:
-        raise AnsibleFilterError(f"the Python library cryptography is needed on the controller: {CRYPTOGRAPHY_ERROR}")
-    problems = []
-    cert = None
-    try:
-        certs = x509.load_pem_x509_certificates(str(certificate).encode())
-        cert = certs[0]
-    except ValueError:
-        problems.append(
-            f"{certificate_source} is not a PEM certificate (expected '-----BEGIN CERTIFICATE-----', "
-            "the server certificate first, then any intermediates)"
-        )
-    key = None
-    try:
-        key = serialization.load_pem_private_key(str(private_key).encode(), password=None)
-    except TypeError:
-        problems.append(f"{key_source} is an encrypted private key: nginx needs it unencrypted")
-    except (ValueError, UnsupportedAlgorithm):
-        problems.append(f"{key_source} is not a PEM private key (expected '-----BEGIN ... PRIVATE KEY-----')")
-    if cert is not None and key is not None and _public_key_der(cert.public_key()) != _public_key_der(key.public_key()):
-        problems.append(
-            f"{key_source} does not match the certificate {certificate_source} (their public keys differ): "
-            "give the private key the certificate was issued for"
-        )
-    return problems
-
-
-def reverse_proxy_tls_problems(
-    certificate: object,
-    private_key: object,
-    certificate_source: str = "the certificate",
-    key_source: str = "the private key",
-) -> list[str]:
-    return tls_problems(certificate, private_key, certificate_source=certificate_source, key_source=key_source)
 
 
 def reverse_proxy_synapse_listeners(
@@ -124,7 +71,6 @@ class FilterModule:
         return {
             "reverse_proxy_settings_problems": reverse_proxy_settings_problems,
             "reverse_proxy_upstream": reverse_proxy_upstream,
-            "reverse_proxy_tls_problems": reverse_proxy_tls_problems,
             "reverse_proxy_synapse_listeners": reverse_proxy_synapse_listeners,
             "reverse_proxy_foreign_listeners": reverse_proxy_foreign_listeners,
         }

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
@@ -103,15 +103,10 @@ def _merged(listener: Mapping[str, Any], host: str) -> dict[str, Any]:
     if not isinstance(resources, list):
         resources = []
     resources = [dict(resource) if isinstance(resource, Mapping) else resource for resource in resources]
-    served = {
-        name
-        for resource in resources
-        if isinstance(resource, Mapping)
-        for name in (resource.get("names") or [])
-    }
+    served = {name for resource in resources if isinstance(resource, dict) for name in (resource.get("names") or [])}
     missing = [name for name in LISTENER_RESOURCES if name not in served]
     if missing:
-        first = next((resource for resource in resources if isinstance(resource, Mapping)), None)
+        first = next((resource for resource in resources if isinstance(resource, dict)), None)
         if first is None:
             resources.append({"names": missing})
         else:
@@ -149,7 +144,7 @@ def merge_listeners(main_config: object, *, host: str, port: int) -> list[dict[s
     return result
 
 
-def foreign_listener_problems(files: list[Mapping[str, Any]], *, fragment: str, main_config: str) -> list[str]:
+def foreign_listener_problems(files: Sequence[Mapping[str, Any]], *, fragment: str, main_config: str) -> list[str]:
     """One message per file of Synapse's config directory (``{path, content}``, the role's own
     fragment excluded by path) that sets a top-level ``listeners`` or cannot be parsed: Synapse
     merges top-level keys, so that file and the fragment would silently replace each other's

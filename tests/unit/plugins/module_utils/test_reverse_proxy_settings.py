@@ -124,5 +124,7 @@ def test_synapse_left_alone_allows_an_https_upstream_by_name():
 
 
 def test_optional_settings_may_be_absent():
-    minimal = {key: value for key, value in GOOD.items() if key not in ("tls_warn_days", "verify_timeout", "certbot_dir")}
+    minimal = {
+        key: value for key, value in GOOD.items() if key not in ("tls_warn_days", "verify_timeout", "certbot_dir")
+    }
     assert settings_problems(minimal) == []

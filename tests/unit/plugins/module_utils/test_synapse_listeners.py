@@ -60,7 +60,13 @@ def test_debian_listener_is_kept_with_every_key():
 def test_missing_needs_are_merged_and_compress_left_alone():
     main = {
         "listeners": [
-            {"port": 8008, "type": "http", "tls": True, "bind_addresses": ["::1"], "resources": [{"names": ["client"]}]},
+            {
+                "port": 8008,
+                "type": "http",
+                "tls": True,
+                "bind_addresses": ["::1"],
+                "resources": [{"names": ["client"]}],
+            },
             {"port": 8448, "type": "http", "tls": True, "resources": [{"names": ["federation"]}]},
         ]
     }
@@ -101,7 +107,9 @@ def test_legacy_bind_address_is_kept_or_widened():
     (kept,) = merge_listeners({"listeners": [{"port": 8008, "bind_address": "127.0.0.1"}]}, host="127.0.0.1", port=8008)
     assert kept["bind_address"] == "127.0.0.1"
     assert "bind_addresses" not in kept
-    (widened,) = merge_listeners({"listeners": [{"port": 8008, "bind_address": "10.0.0.5"}]}, host="127.0.0.1", port=8008)
+    (widened,) = merge_listeners(
+        {"listeners": [{"port": 8008, "bind_address": "10.0.0.5"}]}, host="127.0.0.1", port=8008
+    )
     assert widened["bind_addresses"] == ["10.0.0.5", "127.0.0.1"]
     assert "bind_address" not in widened
 
@@ -190,4 +198,7 @@ def test_foreign_listener_files_are_named():
 
 
 def test_no_foreign_listener_files():
-    assert foreign_listener_problems([{"path": FRAGMENT, "content": "listeners: []"}], fragment=FRAGMENT, main_config=MAIN) == []
+    assert (
+        foreign_listener_problems([{"path": FRAGMENT, "content": "listeners: []"}], fragment=FRAGMENT, main_config=MAIN)
+        == []
+    )
