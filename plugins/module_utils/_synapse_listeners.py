@@ -18,7 +18,12 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import yaml
+try:
+    import yaml
+except ImportError as exc:  # pragma: no cover - PyYAML comes with ansible-core on the controller
+    YAML_IMPORT_ERROR: ImportError | None = exc
+else:
+    YAML_IMPORT_ERROR = None
 
 __all__ = ["LISTENER_RESOURCES", "foreign_listener_problems", "load_yaml", "merge_listeners"]
 
@@ -29,6 +34,8 @@ LISTENER_RESOURCES = ("client", "federation")
 def load_yaml(text: str) -> Any:
     """Parse YAML; ValueError names only the position (the files hold secrets, and a YAML error
     quotes the line)."""
+    if YAML_IMPORT_ERROR is not None:
+        raise ValueError(f"the Python library PyYAML is needed to read it: {YAML_IMPORT_ERROR}")
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
