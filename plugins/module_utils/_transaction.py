@@ -291,9 +291,14 @@ class Transaction:
         """Write every temp (the one step that needs space); on failure remove them all."""
         current = self.journal_path
         try:
-            for directory in self.journal["created_dirs"]:
+            for directory in list(self.journal["created_dirs"]):
                 current = directory
-                os.mkdir(directory, 0o755)
+                try:
+                    os.mkdir(directory, 0o755)
+                except FileExistsError:
+                    if not _is_dir(directory):
+                        raise
+                    self.journal["created_dirs"].remove(directory)  # made meanwhile (the journal's own): not ours
             for entry in self.journal["entries"]:
                 if entry["temp"]:
                     current = entry["path"]
