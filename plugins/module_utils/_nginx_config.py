@@ -254,21 +254,24 @@ class _Expansion:
         return tuple(out)
 
 
+def _expansion(text: str) -> tuple[_Expansion, tuple[Directive, ...]]:
+    files: dict[str, tuple[Directive, ...]] = {}
+    for path, content in split_dump(text):
+        files.setdefault(path, parse_config(content, path))
+    order = list(files)
+    if not order:
+        return _Expansion(files, order, "/"), ()
+    main = order[0]  # nginx dumps the main file first
+    expansion = _Expansion(files, order, posixpath.dirname(main) or "/")
+    expansion.reached.add(main)
+    return expansion, expansion.expand(files[main])
+
+
 def expanded_config(text: str) -> tuple[tuple[Directive, ...], list[str]]:
     """The main file's directives with every include replaced by the included files' directives,
     and the files of the dump that no include reached (their directives are not in the tree)."""
-    dump = split_dump(text)
-    if not dump:
-        return (), []
-    files: dict[str, tuple[Directive, ...]] = {}
-    for path, content in dump:
-        files.setdefault(path, parse_config(content, path))
-    order = list(files)
-    main = order[0]
-    expansion = _Expansion(files, order, posixpath.dirname(main) or "/")
-    expansion.reached.add(main)
-    tree = expansion.expand(files[main])
-    return tree, [name for name in order if name not in expansion.reached]
+    expansion, tree = _expansion(text)
+    return tree, [name for name in expansion.order if name not in expansion.reached]
 
 
 # -- listen ----------------------------------------------------------------------------------
@@ -293,10 +296,6 @@ class Listen:
         if self.family == "ipv6":
             return f"[{'::' if self.address == '*' else self.address}]:{self.port}"
         return f"{self.address}:{self.port}"
-
-    @property
-    def socket(self) -> tuple[str, str, int]:
-        return (self.family, self.address, self.port)
 
     def overlaps(self, other: Listen) -> bool:
         """Whether requests to one of the two sockets can be served by the other's blocks:
@@ -453,10 +452,7 @@ def server_blocks(
     they were in ``http``, so that a block is never missed. ``hostname`` replaces
     ``$hostname`` in ``server_name``.
     """
-    tree, unreached = expanded_config(text)
-    files: dict[str, str] = {}
-    for path, content in split_dump(text):
-        files.setdefault(path, content)
+    expansion, tree = _expansion(text)
     found: list[ServerBlock] = []
     for directive in tree:
         if directive.name == "http" and directive.block is not None:
@@ -465,10 +461,10 @@ def server_blocks(
                 for inner in directive.block
                 if inner.name == "server" and inner.block is not None
             ]
-    for path in unreached:
+    for path in [name for name in expansion.order if name not in expansion.reached]:
         found += [
             _server(directive, resolve, default_port, hostname)
-            for directive in parse_config(files[path], path)
+            for directive in expansion.expand(expansion.files[path])
             if directive.name == "server" and directive.block is not None
         ]
     return found
@@ -571,8 +567,9 @@ def loosely(pattern: str, name: str) -> bool:
     kind = name_kind(pattern)
     name = _normal_name(name)
     if kind == "regex":
-        try:
-            return re.search(pattern[1:], name, re.IGNORECASE) is not None
+        try:  # PCRE's named groups (?<n>...) and (?'n'...) are (?P<n>...) in Python
+            expression = re.sub(r"\(\?(?:<([A-Za-z_]\w*)>|'([A-Za-z_]\w*)')", r"(?P<\1\2>", pattern[1:])
+            return re.search(expression, name, re.IGNORECASE) is not None
         except re.error:
             return False
     pattern = _normal_name(pattern)
