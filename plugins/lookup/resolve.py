@@ -157,8 +157,9 @@ _raw:
           sample: []
         cache_seconds:
           description:
-            - How long a homeserver caches this answer, clamped to 300..172800 seconds (3600 after
-              a failure, 86400 without caching headers).
+            - How long Synapse would cache this answer - the caching headers' value clamped to
+              300..172800 seconds (3600 after a failure, 86400 without caching headers). The
+              specification only recommends a 24-hour default and a 48-hour maximum.
           type: int
           sample: 86400
     srv:
