@@ -27,9 +27,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(BODY)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
-        """Quiet."""
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
