@@ -61,9 +61,10 @@ def tls_problems(
 
 def certbot_lineage(path: object, config_dir: object = "/etc/letsencrypt") -> str:
     """The certbot lineage name of a certificate's real path, or ''."""
-    if not isinstance(path, str) or not isinstance(config_dir, str) or not path.startswith("/"):
+    if not isinstance(path, str) or not isinstance(config_dir, str):
         return ""
-    if not config_dir.startswith("/"):
+    path, config_dir = path.strip(), config_dir.strip()  # folded YAML scalars end with a space
+    if not path.startswith("/") or not config_dir.startswith("/"):
         return ""
     base = posixpath.normpath(config_dir)
     parts = posixpath.normpath(path).split("/")

@@ -48,6 +48,7 @@ DEFAULT_LISTEN_PORT = 80
 MAX_INCLUDE_DEPTH = 50
 _ESCAPES = {'"': '"', "'": "'", "\\": "\\", "t": "\t", "r": "\r", "n": "\n"}
 _LISTEN_FLAGS_DEFAULT = ("default_server", "default")
+_DIGITS = re.compile(r"\A[0-9]+\Z")
 
 Resolver = Callable[[str], Sequence[str]]
 
@@ -72,7 +73,7 @@ class Directive:
 
 
 def _show(arg: str) -> str:
-    if arg == "" or any(ch in arg for ch in " \t\n;{}#\"'"):
+    if arg == "" or any(ch in arg for ch in " \t\r\n;{}#\"'\\"):
         return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return arg
 
@@ -254,21 +255,24 @@ class _Expansion:
         return tuple(out)
 
 
+def _expansion(text: str) -> tuple[_Expansion, tuple[Directive, ...]]:
+    files: dict[str, tuple[Directive, ...]] = {}
+    for path, content in split_dump(text):
+        files.setdefault(path, parse_config(content, path))
+    order = list(files)
+    if not order:
+        return _Expansion(files, order, "/"), ()
+    main = order[0]  # nginx dumps the main file first
+    expansion = _Expansion(files, order, posixpath.dirname(main) or "/")
+    expansion.reached.add(main)
+    return expansion, expansion.expand(files[main])
+
+
 def expanded_config(text: str) -> tuple[tuple[Directive, ...], list[str]]:
     """The main file's directives with every include replaced by the included files' directives,
     and the files of the dump that no include reached (their directives are not in the tree)."""
-    dump = split_dump(text)
-    if not dump:
-        return (), []
-    files: dict[str, tuple[Directive, ...]] = {}
-    for path, content in dump:
-        files.setdefault(path, parse_config(content, path))
-    order = list(files)
-    main = order[0]
-    expansion = _Expansion(files, order, posixpath.dirname(main) or "/")
-    expansion.reached.add(main)
-    tree = expansion.expand(files[main])
-    return tree, [name for name in order if name not in expansion.reached]
+    expansion, tree = _expansion(text)
+    return tree, [name for name in expansion.order if name not in expansion.reached]
 
 
 # -- listen ----------------------------------------------------------------------------------
@@ -294,10 +298,6 @@ class Listen:
             return f"[{'::' if self.address == '*' else self.address}]:{self.port}"
         return f"{self.address}:{self.port}"
 
-    @property
-    def socket(self) -> tuple[str, str, int]:
-        return (self.family, self.address, self.port)
-
     def overlaps(self, other: Listen) -> bool:
         """Whether requests to one of the two sockets can be served by the other's blocks:
         same port and the same address, or one is the wildcard address of the other's family."""
@@ -313,7 +313,7 @@ class Listen:
 
 
 def _port(text: str, whole: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    if not _DIGITS.match(text) or not 1 <= int(text) <= 65535:
         raise NginxConfigError(f"listen {whole}: '{text}' is not a port from 1 to 65535")
     return int(text)
 
@@ -360,7 +360,7 @@ def parse_listen(
         return sockets
     host, sep, port_text = value.rpartition(":")
     if not sep:
-        if value.isdigit():
+        if _DIGITS.match(value):
             return [make("ipv4", "*", _port(value, whole))]
         host, port = value, default_port
     else:
@@ -453,10 +453,7 @@ def server_blocks(
     they were in ``http``, so that a block is never missed. ``hostname`` replaces
     ``$hostname`` in ``server_name``.
     """
-    tree, unreached = expanded_config(text)
-    files: dict[str, str] = {}
-    for path, content in split_dump(text):
-        files.setdefault(path, content)
+    expansion, tree = _expansion(text)
     found: list[ServerBlock] = []
     for directive in tree:
         if directive.name == "http" and directive.block is not None:
@@ -465,10 +462,10 @@ def server_blocks(
                 for inner in directive.block
                 if inner.name == "server" and inner.block is not None
             ]
-    for path in unreached:
+    for path in [name for name in expansion.order if name not in expansion.reached]:
         found += [
             _server(directive, resolve, default_port, hostname)
-            for directive in parse_config(files[path], path)
+            for directive in expansion.expand(expansion.files[path])
             if directive.name == "server" and directive.block is not None
         ]
     return found
@@ -571,8 +568,9 @@ def loosely(pattern: str, name: str) -> bool:
     kind = name_kind(pattern)
     name = _normal_name(name)
     if kind == "regex":
-        try:
-            return re.search(pattern[1:], name, re.IGNORECASE) is not None
+        try:  # PCRE's named groups (?<n>...) and (?'n'...) are (?P<n>...) in Python
+            expression = re.sub(r"\(\?(?:<([A-Za-z_]\w*)>|'([A-Za-z_]\w*)')", r"(?P<\1\2>", pattern[1:])
+            return re.search(expression, name, re.IGNORECASE) is not None
         except re.error:
             return False
     pattern = _normal_name(pattern)

@@ -273,8 +273,12 @@ class Transaction:
             os.close(descriptor)
 
     def _phase(self, phase: str) -> None:
-        self.journal["phase"] = phase
-        self.save()
+        previous, self.journal["phase"] = self.journal["phase"], phase
+        try:
+            self.save()
+        except OSError:
+            self.journal["phase"] = previous
+            raise
 
     def begin(self) -> None:
         try:
@@ -291,9 +295,14 @@ class Transaction:
         """Write every temp (the one step that needs space); on failure remove them all."""
         current = self.journal_path
         try:
-            for directory in self.journal["created_dirs"]:
+            for directory in list(self.journal["created_dirs"]):
                 current = directory
-                os.mkdir(directory, 0o755)
+                try:
+                    os.mkdir(directory, 0o755)
+                except FileExistsError:
+                    if not _is_dir(directory):
+                        raise
+                    self.journal["created_dirs"].remove(directory)  # made meanwhile (the journal's own): not ours
             for entry in self.journal["entries"]:
                 if entry["temp"]:
                     current = entry["path"]
@@ -379,11 +388,15 @@ class Transaction:
             os.unlink(self.journal_path)
         return restored[::-1]
 
+    def done(self) -> None:
+        """Record that the change is complete and checked: from now on a recovery keeps it."""
+        self._phase("cleanup")
+        fault("cleanup")
+
     def finish(self) -> list[str]:
         """After success: drop the backups and old releases, then the journal. Returns pruned paths."""
         if self.journal["phase"] != "cleanup":
-            self._phase("cleanup")
-            fault("cleanup")
+            self.done()
         for entry in self.journal["entries"]:
             for spare in (entry["backup"], entry["temp"]):
                 if spare and _ino(spare) is not None:

@@ -348,6 +348,7 @@ from ansible_collections.matrixops.delegation.plugins.module_utils._served impor
 from ansible_collections.matrixops.delegation.plugins.module_utils._transaction import (
     Transaction,
     TransactionError,
+    describe_os_error,
     fault,
     load_journal,
     normalize_mode,
@@ -557,16 +558,17 @@ def recover(module, journal_path):
             f"recovering the interrupted run of {journal_path} ({who}) failed: {exc}; the journal stays and the "
             "next run tries again"
         ) from exc
-    if restored:
-        commands = journal.get("commands") or {}
-        for option, label in (("validate", "validation"), ("activate", "activation")):
-            if commands.get(option):
-                ok, output = run_command(module, commands[option], f"re-{label}")
-                if not ok:
-                    message += f"; {output}"
-                    break
-        else:
-            message += "; validated and activated again"
+    commands = journal.get("commands") or {}
+    ran = []
+    for option, label in (("validate", "validation"), ("activate", "activation")):
+        if restored and commands.get(option):
+            ok, output = run_command(module, commands[option], f"re-{label}")
+            if not ok:
+                message += f"; {output}"
+                break
+            ran.append({"validate": "validated", "activate": "activated"}[option])
+    else:
+        message += f"; {' and '.join(ran)} again" if ran else ""
     module.warn(f"config_files: {message} (journal {journal_path})")
     return {"journal": journal_path, "restored": restored, "message": message}
 
@@ -682,6 +684,11 @@ class Run:
                 self.fail(str(exc), rolled_back=True)
         self.commands()
         if self.transaction is not None:
+            try:
+                self.transaction.done()
+            except OSError as exc:
+                where = describe_os_error(exc, "writing the journal", self.transaction.journal_path)
+                self.rollback(f"recording the completed change failed: {where}", reactivate=True)
             try:
                 self.transaction.finish()
             except OSError as exc:

@@ -164,6 +164,13 @@ notes:
   type: list
   elements: str
   sample: []
+nginx_warnings:
+  description:
+    - The warnings C(nginx -T) printed (such as an existing C("conflicting server name")), one per line.
+  returned: when nginx is installed
+  type: list
+  elements: str
+  sample: ['nginx: [warn] conflicting server name "example.com" on 0.0.0.0:443, ignored']
 servers:
   description: Every C(server) block of the C(http) context that nginx loads.
   returned: when nginx is installed
@@ -286,6 +293,7 @@ def main():
         "nginx_installed": True,
         "conflicts": [conflict.to_dict() for conflict in conflicts],
         "notes": [note.message() for note in notes],
+        "nginx_warnings": [line.strip() for line in err.splitlines() if "[warn]" in line],
         "servers": [
             dict(block.to_dict(), own=bool({block.file, os.path.realpath(block.file)} & own_set)) for block in servers
         ],

@@ -66,6 +66,12 @@ server {{
         f"server {{\n    listen {SITE_IP}:443 ssl default_server;\n    server_name *.example.test;\n"
         f"    ssl_certificate {leaf.cert_path};\n    ssl_certificate_key {leaf.key_path};\n    return 444;\n}}\n",
     )
+    for copy in ("dup-a", "dup-b"):  # the same name twice: nginx warns and serves only the first
+        _write(
+            root / "sites-enabled" / copy,
+            f"server {{\n    listen {SITE_IP}:443 ssl;\n    server_name dup.example.test;\n"
+            f"    ssl_certificate {leaf.cert_path};\n    ssl_certificate_key {leaf.key_path};\n    return 204;\n}}\n",
+        )
     own = _write(
         root / "conf.d" / "matrix-well-known-example.test.conf",
         f"server {{\n    listen {OWN_IP}:443 ssl;\n    server_name example.test;\n"
@@ -143,6 +149,7 @@ def outcome(served, tmp_path_factory):
             **args(served, "example.test", f"{SITE_IP}:443"),
             "own_files": [str(served["site"]), str(served["root"] / "sites-enabled" / "catch-all")],
         },
+        "duplicate": args(served, "dup.example.test", f"{SITE_IP}:443"),
         "not installed": args(served, "example.test", "443", binary=str(served["root"] / "no-such-nginx")),
         "broken config": args(served, "example.test", "443", config=str(served["root"] / "missing.conf")),
     }
@@ -233,3 +240,11 @@ def test_check_mode_gives_the_same_answer_and_nginx_keeps_serving(served, tmp_pa
     assert checked["failed"] is True and checked["changed"] is False and len(checked["conflicts"]) == 1
     assert proc.pid_alive(served["pid"]), "nginx still runs: the module only read its configuration"
     assert (served["root"] / "nginx.pid").read_text().strip() == str(served["pid"])
+
+
+def test_a_name_nginx_already_warns_about_is_found_twice(served, outcome):
+    result = outcome["duplicate"]
+    assert result["failed"] is True
+    enabled = served["root"] / "sites-enabled"
+    assert [(c["file"], c["line"]) for c in result["conflicts"]] == [(f"{enabled}/dup-a", 3), (f"{enabled}/dup-b", 3)]
+    assert f'conflicting server name "dup.example.test" on {SITE_IP}:443, ignored' in " ".join(result["nginx_warnings"])

@@ -82,6 +82,7 @@ def test_tls_problems_never_raises_for_bad_input():
         ("etc/letsencrypt/live/example.com/cert.pem", "/etc/letsencrypt", ""),
         ("/etc/letsencrypt/live/example.com/cert.pem", "letsencrypt", ""),
         ("/live/example.com/cert.pem", "/", "example.com"),
+        (" /etc/letsencrypt/live/example.com/cert.pem\n", "/etc/letsencrypt ", "example.com"),
     ],
 )
 def test_certbot_lineage(path, config_dir, lineage):

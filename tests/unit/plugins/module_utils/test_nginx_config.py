@@ -195,6 +195,18 @@ def test_relative_includes_follow_the_main_file_and_glob_order():
     assert blocks[3].file.endswith("deeper/c.conf"), "a file no include reached is still read, as http"
 
 
+def test_a_file_no_include_reached_still_has_its_snippets_followed():
+    text = dump(
+        ("/etc/nginx/nginx.conf", "http {\n  include /somewhere/else/*.conf;\n}\n"),
+        ("/odd/site.conf", "server {\n  server_name example.com;\n  include snippets/l.conf;\n}\n"),
+        ("/etc/nginx/snippets/l.conf", "listen 127.0.0.5:443 ssl;\n"),
+    )
+    _tree, unreached = expanded_config(text)
+    assert unreached == ["/odd/site.conf", "/etc/nginx/snippets/l.conf"]
+    (block,) = server_blocks(text)
+    assert (block.file, [str(x) for x, _at in block.listens]) == ("/odd/site.conf", ["127.0.0.5:443"])
+
+
 def test_a_snippet_included_in_two_servers_counts_in_both():
     text = dump(
         ("/etc/nginx/nginx.conf", "http {\n  server { include snippets/l.conf; server_name a.example; }\n"
@@ -424,3 +436,54 @@ def test_a_server_without_listen_conflicts_on_port_80():
     text = dump(("/etc/nginx/nginx.conf", "http {\n  server {\n    server_name example.com;\n  }\n}\n"))
     (conflict,), _notes = find_conflicts(server_blocks(text), [wanted("example.com", "127.0.0.9:80")])
     assert conflict.message().endswith("line 3 (no listen directive, so *:80 at line 2)")
+
+
+# -- more shapes of real dumps --------------------------------------------------------------------
+def test_file_without_final_line_feed_and_crlf_lines():
+    text = (
+        "# configuration file /etc/nginx/nginx.conf:\r\n"[:-2]
+        + "\nhttp {\r\n    include /etc/nginx/conf.d/*.conf;\r\n}"
+        + "\n# configuration file /etc/nginx/conf.d/a.conf:\n"
+        + "server {\r\n\tlisten 127.0.0.2:443 ssl;\r\n\tserver_name\r\n\t\texample.com;\r\n}\n"
+    )
+    (block,) = server_blocks(text)
+    assert (block.file, block.line, block.names[0].line, block.names[0].value) == (
+        "/etc/nginx/conf.d/a.conf",
+        1,
+        3,
+        "example.com",
+    )
+
+
+def test_upstream_map_and_location_blocks_are_not_servers():
+    text = dump(
+        (
+            "/etc/nginx/nginx.conf",
+            """\
+            http {
+                upstream synapse { server 127.0.0.1:8008; server unix:/run/s.sock backup; }
+                map $http_upgrade $connection_upgrade { default upgrade; '' close; "~*a{2}" x; }
+                include "/etc/nginx/sites-enabled/*";
+                server {
+                    listen 127.0.0.3:443 ssl;
+                    server_name matrix.example.com;
+                    location /_matrix { proxy_pass http://synapse; }
+                    location ~* "^/(?<x>[a-z]{3})$" { return 204; }
+                }
+            }
+            """,
+        ),
+        ("/etc/nginx/sites-enabled/b", "server { listen 127.0.0.3:8448 ssl; server_name matrix.example.com; }\n"),
+    )
+    blocks = server_blocks(text)
+    assert [(b.file, b.line) for b in blocks] == [("/etc/nginx/sites-enabled/b", 1), ("/etc/nginx/nginx.conf", 5)]
+
+
+def test_pcre_named_groups_in_a_server_name_regex_are_understood():
+    text = dump(
+        ("/etc/nginx/nginx.conf", "http { server { listen 443; server_name ~^(?<sub>.+)\\.example\\.com$; } }\n")
+    )
+    _conflicts, notes = find_conflicts(server_blocks(text), [wanted("matrix.example.com", "443")])
+    assert [n.pattern.value for n in notes] == ["~^(?<sub>.+)\\.example\\.com$"]
+    _conflicts, notes = find_conflicts(server_blocks(text), [wanted("example.com", "443")])
+    assert notes == []

@@ -92,6 +92,12 @@ def test_conflict_fails_with_file_line_and_hint(capsys, nginx):
     ]
 
 
+def test_nginx_warnings_are_returned(capsys, nginx):
+    stderr = 'nginx: [warn] conflicting server name "example.com" on 0.0.0.0:443, ignored'
+    result, _failed = run(capsys, server_blocks=WANTED, binary=nginx(stderr=stderr))
+    assert result["nginx_warnings"] == [stderr]
+
+
 def test_take_over_succeeds_with_a_warning(capsys, nginx):
     result, failed = run(capsys, server_blocks=WANTED, binary=nginx(), take_over=True)
     assert not failed and result["changed"] is False
