@@ -13,8 +13,12 @@ from typing import Any
 
 import pytest
 
-#: Where the role writes the documents (its webroot's .well-known/matrix).
-DOCUMENTS_DIR = "/var/www/matrix-well-known/.well-known/matrix"
+#: The role's default webroot of a server name.
+WEBROOT = "/var/www/matrix-well-known/{server_name}"
+
+#: Where the role serves the documents of example.test from (its default webroot's .well-known/matrix,
+#: a symlink to the current release directory under .well-known/.matrixops-releases).
+DOCUMENTS_DIR = WEBROOT.format(server_name="example.test") + "/.well-known/matrix"
 
 
 def document_file_tests(expected: Mapping[str, Any]) -> tuple[Callable[..., None], Callable[..., None]]:

@@ -12,46 +12,16 @@ from the site, and the files are compared byte for byte and mode for mode.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
-import threading
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
-import rb_world as w
+from rb_site import Site
 from support.playbook import run_module_cases
 
 OLD = {"m.server": "old.example.test:443"}
 NEW = {"m.server": "new.example.test:443"}
 SERVED = ".well-known/matrix/server"
-
-
-class Site:
-    def __init__(self, root: Path) -> None:
-        handler = functools.partial(_QuietHandler, directory=str(root))
-        self.server = http.server.ThreadingHTTPServer((w.NET.ip(40), 0), handler)
-        self.url = f"http://{w.NET.ip(40)}:{self.server.server_address[1]}/"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def get(self, path: str) -> tuple[int, bytes]:
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=5) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, b""
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
-        pass
 
 
 CASES = {

@@ -12,7 +12,7 @@ import yaml
 
 testinfra_hosts = ["ansible://matrix_delegated_hosts"]
 
-SITE = "/etc/nginx/conf.d/matrix-reverse-proxy.conf"
+SITE = "/etc/nginx/conf.d/matrix-reverse-proxy-matrix.example.test.conf"
 
 
 def test_server_block_listens_on_the_delegated_address_port_443_only(host):
@@ -29,7 +29,7 @@ def test_certificate_paths_used_and_no_key_copied(host, lab_dir):
     text = host.file(SITE).content_string
     assert f"ssl_certificate {lab_dir}/certs/matrix.example.test.pem;" in text
     assert f"ssl_certificate_key {lab_dir}/certs/matrix.example.test.key;" in text
-    assert not host.file("/etc/nginx/tls/matrix-reverse-proxy.key").exists
+    assert not host.file("/etc/nginx/tls/matrix-reverse-proxy-matrix.example.test.key").exists
 
 
 def test_synapse_fragment_puts_the_http_listener_behind_the_proxy(host, lab_dir):

@@ -28,7 +28,7 @@ test_well_known_file_holds_the_deployed_document, test_well_known_file_is_world_
 
 
 def test_server_block_listens_on_the_server_name_address_only(host):
-    site = host.file("/etc/nginx/conf.d/matrix-well-known.conf")
+    site = host.file("/etc/nginx/conf.d/matrix-well-known-example.test.conf")
     assert (site.user, site.group, site.mode) == ("root", "root", 0o644)
     assert "listen 127.0.0.2:443 ssl;" in site.content_string
     assert "listen 443" not in site.content_string
@@ -36,9 +36,9 @@ def test_server_block_listens_on_the_server_name_address_only(host):
 
 
 def test_private_key_written_from_content_is_private(host):
-    key = host.file("/etc/nginx/matrix-well-known/privkey.pem")
+    key = host.file("/etc/nginx/matrix-well-known/example.test.key")
     assert (key.user, key.group, key.mode) == ("root", "root", 0o600)
-    certificate = host.file("/etc/nginx/matrix-well-known/fullchain.pem")
+    certificate = host.file("/etc/nginx/matrix-well-known/example.test.pem")
     assert (certificate.user, certificate.mode) == ("root", 0o644)
     assert "BEGIN CERTIFICATE" in certificate.content_string
 

@@ -19,10 +19,21 @@ import yaml
 
 MODE = os.environ["WELL_KNOWN_EXPECTED_MODE"]
 VARS = yaml.safe_load(Path(os.environ["WELL_KNOWN_VARS_FILE"]).read_text())
-SITE = "/etc/nginx/conf.d/matrix-well-known.conf"
-SNIPPET = "/etc/nginx/snippets/matrix-well-known.conf"
-TLS_CERTIFICATE = "/etc/nginx/matrix-well-known/fullchain.pem"
-TLS_KEY = "/etc/nginx/matrix-well-known/privkey.pem"
+SERVER_NAME = VARS["well_known_server_name"]
+SITE = f"/etc/nginx/conf.d/matrix-well-known-{SERVER_NAME}.conf"
+SNIPPET = f"/etc/nginx/snippets/matrix-well-known-{SERVER_NAME}.conf"
+TLS_CERTIFICATE = f"/etc/nginx/matrix-well-known/{SERVER_NAME}.pem"
+TLS_KEY = f"/etc/nginx/matrix-well-known/{SERVER_NAME}.key"
+WEBROOT = well_known_files.WEBROOT.format(server_name=SERVER_NAME)
+RELEASES = f"{WEBROOT}/.well-known/.matrixops-releases"
+#: The file names of version 0.1.0, which the role replaces.
+LEGACY = (
+    "/etc/nginx/conf.d/matrix-well-known.conf",
+    "/etc/nginx/snippets/matrix-well-known.conf",
+    "/etc/nginx/matrix-well-known/fullchain.pem",
+    "/etc/nginx/matrix-well-known/privkey.pem",
+    "/var/www/matrix-well-known/.well-known/matrix",
+)
 EXPECTED = VARS["expected_documents"]
 
 
@@ -50,6 +61,31 @@ def test_json_files_not_configured_are_absent(host):
     assert present == [name for name in ("server", "client", "support") if name in EXPECTED]
 
 
+def test_documents_are_one_release_behind_a_symlink(host):
+    link = host.file(well_known_files.DOCUMENTS_DIR)
+    assert link.is_symlink
+    release = link.linked_to
+    assert release.startswith(f"{RELEASES}/")
+    assert host.file(f"{release}/.matrixops-release").exists
+    # Older releases are removed after a successful change: only the current one remains.
+    assert host.run(f"ls -A {RELEASES}").stdout.split() == [release.rsplit("/", 1)[1]]
+
+
+def test_no_temporary_or_backup_file_remains(host):
+    directories = ["/etc/nginx/conf.d", "/etc/nginx/snippets", "/etc/nginx/matrix-well-known", f"{WEBROOT}/.well-known"]
+    found = host.run(f"find {' '.join(directories)} -name '*.tmp' -o -name '*.bak'").stdout.split()
+    assert found == []
+
+
+def test_files_of_version_0_1_0_are_gone(host):
+    assert [path for path in LEGACY if host.file(path).exists] == []
+
+
+def test_nginx_serves_the_name_once(host):
+    result = host.run("nginx -t")
+    assert f'conflicting server name "{SERVER_NAME}"' not in result.stderr
+
+
 def test_nginx_mode_server_block_only_in_nginx_mode(host):
     text = _file_of_mode(host, SITE, "nginx")
     if text is None:
@@ -57,7 +93,11 @@ def test_nginx_mode_server_block_only_in_nginx_mode(host):
     for address in VARS["well_known_bind_addresses"]:
         assert f"listen {address}:443 ssl;" in text
     assert "listen 443 ssl;" not in text, "bind addresses are set, so no wildcard listen"
-    assert f"server_name {VARS['well_known_server_name']};" in text
+    assert f"server_name {SERVER_NAME};" in text
+    # The documents are aliased from the release directory, so they switch with the reload.
+    release = host.file(well_known_files.DOCUMENTS_DIR).linked_to
+    for name in EXPECTED:
+        assert f"alias {release}/{name};" in text
 
 
 def test_snippet_only_in_nginx_snippet_mode(host):
@@ -66,8 +106,10 @@ def test_snippet_only_in_nginx_snippet_mode(host):
         return
     directives = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
     assert not [line for line in directives if line.startswith("server")], "a snippet holds location blocks only"
+    release = host.file(well_known_files.DOCUMENTS_DIR).linked_to
     for name in EXPECTED:
         assert f"location = /.well-known/matrix/{name} {{" in text
+        assert f"alias {release}/{name};" in text
 
 
 def test_tls_files_written_from_content_only_in_nginx_mode(host):
