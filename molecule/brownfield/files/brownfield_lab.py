@@ -15,7 +15,7 @@ the work; this script only arranges it the way a real machine looks:
     serial          the serial number of a PEM certificate file (hex)
     hold            start|stop|status a process holding a TCP port (the "busy port")
     synapse         up|restart|down|status: the lab's Synapse with a Debian-package-style config
-                    (homeserver.yaml + conf.d/, the 8008 listener on ::1 and 127.0.0.1 with a tag,
+                    (homeserver.yaml + conf.d/, the 8018 listener on ::1 and 127.0.0.1 with a tag,
                     a metrics listener), server name brownfield.test
     dns             up|down: knot authoritative for brownfield.test.
     probe           one HTTP(S) request to an explicit address (SNI, Host), with the certificate seen
@@ -252,12 +252,16 @@ def hold(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # -- Synapse, configured as Debian's package configures it -------------------------------------------
+#: Not the lab's 8008: `make demo` leaves the lab's own Synapse running there.
+SYNAPSE_PORT = 8018
+
+
 def synapse_config(args: argparse.Namespace) -> dict[str, Any]:
     """homeserver.yaml's differences from the lab's: Debian's listener on ::1 and 127.0.0.1 (with
     a tag and without x_forwarded) and a metrics listener."""
     listeners: list[dict[str, Any]] = [
         {
-            "port": 8008,
+            "port": SYNAPSE_PORT,
             "tls": False,
             "type": "http",
             "bind_addresses": ["::1", "127.0.0.1"],
@@ -306,7 +310,11 @@ def synapse(args: argparse.Namespace) -> dict[str, Any]:
         if not path.exists() or path.read_text() != text:
             path.write_text(text)
     info = lab_synapse.start(
-        state_dir, extra_config=synapse_config(args), restart=args.action == "restart", timeout=args.timeout
+        state_dir,
+        extra_config=synapse_config(args),
+        listen=f"127.0.0.1:{SYNAPSE_PORT}",
+        restart=args.action == "restart",
+        timeout=args.timeout,
     )
     return {"changed": info["action"] != "already running", **info}
 
