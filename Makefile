@@ -178,12 +178,15 @@ lab-down: venv ## Stop the lab
 # `make demo`: the lab (tests/lab/demo/lab.yml: knot DNS, lab CA, Synapse from PyPI), then the
 # deploy and verify playbooks as a user runs them, with the lab inventory (localhost plays both
 # example.test on 127.0.0.2 and matrix.example.test on 127.0.0.3). `make demo-clean` undoes it.
+# `make demo ACME=1`: the same with certificates from the lab's pebble ACME server (the
+# certificates role, matrix_acme: true) instead of the lab CA's.
 DEMO_INVENTORY := tests/lab/demo/inventory.yml
+DEMO_ACME := $(if $(filter 1 yes true,$(ACME)),-e matrix_acme=true)
 DEMO_PLAYBOOK = @PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(COLLECTION_ENV) MATRIXOPS_LAB_DIR=$(CURDIR)/.lab \
-	ansible-playbook -i $(DEMO_INVENTORY)
+	ansible-playbook -i $(DEMO_INVENTORY) $(DEMO_ACME)
 
 .PHONY: demo-clean
-demo: venv deps collection-path ## The collection end to end: lab, deploy example.test -> matrix.example.test:443, verify
+demo: venv deps collection-path ## The collection end to end: lab, deploy example.test -> matrix.example.test:443, verify (ACME=1: certificates by ACME from the lab's pebble)
 	@echo "== The lab: knot DNS, lab CA, Synapse on 127.0.0.1:8008 (tests/lab/demo/lab.yml)"
 	$(DEMO_PLAYBOOK) tests/lab/demo/lab.yml
 	@echo "== ansible-playbook -i $(DEMO_INVENTORY) matrixops.delegation.deploy"

@@ -86,10 +86,37 @@ def verify(
 ) -> str:
     """'' when ``check`` (address, port, server_name, path, tls, status, body, body_contains) holds
     within ``timeout`` seconds, else what was expected, what was seen and what holds the port."""
+    return _verify_until(check, timeout, clock() + timeout, fetch, holder, clock, sleep)
+
+
+def verify_all(
+    checks: list[dict],
+    timeout: float,
+    fetch: Callable[..., Response] = probe,
+    holder: Callable[[str, int], str] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[str]:
+    """What is wrong with each of ``checks`` (none: []), all within one ``timeout``: every check is
+    tried until it holds or the shared deadline passes, then at least once, so a failing first
+    check neither hides the others nor multiplies the wait."""
+    deadline = clock() + timeout
+    problems = (_verify_until(check, timeout, deadline, fetch, holder, clock, sleep) for check in checks)
+    return [problem for problem in problems if problem]
+
+
+def _verify_until(
+    check: dict,
+    timeout: float,
+    deadline: float,
+    fetch: Callable[..., Response],
+    holder: Callable[[str, int], str] | None,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> str:
     tls = check.get("tls", True) is not False
     port = int(check.get("port") or (443 if tls else 80))
     address, name, path = check["address"], check["server_name"], check.get("path") or "/"
-    deadline = clock() + timeout
     seen = ""
     while True:
         remaining = max(deadline - clock(), 0.5)

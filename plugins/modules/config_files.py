@@ -165,8 +165,10 @@ options:
       - After the activation, what the service must serve. Each entry is requested with SNI and
         C(Host) set to its O(check_served[].server_name), retried until O(check_timeout). The
         certificate is not verified (this proves which configuration answers, not trust).
-      - A failure rolls back, activates the old files again, and fails naming the address and port,
-        what was seen, and which process holds that port.
+      - Every entry is checked within the one O(check_timeout) (each at least once), and every
+        failing entry is named.
+      - A failure rolls back, activates the old files again, and fails naming, for each failing
+        entry, the address and port, what was seen, and which process holds that port.
     type: list
     elements: dict
     default: []
@@ -344,7 +346,7 @@ from ansible_collections.matrixops.delegation.plugins.module_utils._release impo
     release_problems,
     write_release,
 )
-from ansible_collections.matrixops.delegation.plugins.module_utils._served import verify
+from ansible_collections.matrixops.delegation.plugins.module_utils._served import verify_all
 from ansible_collections.matrixops.delegation.plugins.module_utils._transaction import (
     Transaction,
     TransactionError,
@@ -658,10 +660,9 @@ class Run:
                     self.rollback(output, reactivate=True)
                 if option == "activate":
                     fault("activated")
-        for check in params["check_served"]:
-            problem = verify(check, params["check_timeout"])
-            if problem:
-                self.rollback(problem, reactivate=True)
+        problems = verify_all(params["check_served"], params["check_timeout"])
+        if problems:
+            self.rollback("; ".join(problems), reactivate=True)
         if params["check"] or params["check_served"]:
             fault("checked")
 

@@ -17,6 +17,7 @@ from ansible_collections.matrixops.delegation.plugins.module_utils._served impor
     listening_inodes,
     port_holder,
     verify,
+    verify_all,
 )
 
 HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
@@ -175,3 +176,24 @@ def test_fixture_helpers_encode_like_the_kernel():
     table = Path("/proc/net/tcp").read_text() if Path("/proc/net/tcp").exists() else ""
     if "0100007F" in table:  # 127.0.0.1 as the kernel writes it on this machine
         assert _v4("127.0.0.1", 0).startswith("0100007F")
+
+
+def test_every_failing_check_is_named_within_one_shared_timeout():
+    clock = Clock()
+    good = {**CHECK, "address": "127.0.0.3"}
+    bad_port = {**CHECK, "port": 8448}
+
+    def fetch(address, port, *args):
+        if port == 8448:
+            raise ConnectionRefusedError(111, "Connection refused")
+        return Response(200, {}, b"new" if address == "127.0.0.3" else b"old")
+
+    problems = verify_all(
+        [CHECK, good, bad_port], 3, fetch=fetch, holder=lambda a, p: "nothing", clock=clock, sleep=clock.sleep
+    )
+    assert [problem.split(" with ")[0] for problem in problems] == [
+        "check_served: https://127.0.0.2:443/x",
+        "check_served: https://127.0.0.2:8448/x",
+    ]
+    assert clock.now < 3 + 1, "the second failing check did not wait a timeout of its own"
+    assert verify_all([good], 3, fetch=fetch, clock=clock, sleep=clock.sleep) == []
