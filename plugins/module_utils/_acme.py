@@ -23,15 +23,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-try:
+from ansible_collections.matrixops.delegation.plugins.module_utils._tls_material import (
+    CRYPTOGRAPHY_IMPORT_ERROR,
+    HAS_CRYPTOGRAPHY,
+)
+
+if HAS_CRYPTOGRAPHY:
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
-except ImportError as exc:  # pragma: no cover - cryptography is a dependency of ansible-core
-    HAS_CRYPTOGRAPHY = False
-    CRYPTOGRAPHY_IMPORT_ERROR: Exception | None = exc
-else:
-    HAS_CRYPTOGRAPHY = True
-    CRYPTOGRAPHY_IMPORT_ERROR = None
 
 __all__ = [
     "CHALLENGES",

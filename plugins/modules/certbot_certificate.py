@@ -127,6 +127,7 @@ attributes:
     description: Reads the lineage and reports whether it would order and why; runs nothing and writes nothing.
   diff_mode:
     support: none
+    description: No diff; RV(reason) says what would change.
 requirements:
   - certbot (Debian package C(certbot)) on the host, and for O(challenge=dns-01) its plugin
     C(python3-certbot-dns-rfc2136)
