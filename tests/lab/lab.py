@@ -209,13 +209,20 @@ class Lab:
         else:
             self.dns.start(detach=True)  # stops an outdated instance first
             dns_action = "restarted" if pid is not None else "started"
+        acme_action = None
         if self.acme:
             if self.pebble.up_to_date():
                 self.pebble.fetch_roots()  # a root fetched by an earlier start may have been replaced
+                acme_action = "already running"
             else:
                 self.pebble.start()
+                acme_action = "started"
         info = self.info(certs)
         info["dns"]["action"] = dns_action
+        if acme_action:
+            # "started": a new issuing root and no accounts: earlier pebble certificates and
+            # certbot accounts are useless now.
+            info["acme"]["action"] = acme_action
         (self.state_dir / "lab.json").write_text(json.dumps(info, indent=2) + "\n")
         return info
 
