@@ -98,10 +98,6 @@ def main(argv: list[str]) -> int:
     if not args.no_profile:
         stats = pstats.Stats(profiles[0])
         for profile in profiles[1:]:
-            try:
-                profile.disable()
-            except Exception:  # noqa: BLE001,S110 - a thread's profile may be off already
-                pass
             stats.add(profile)
         if args.out:
             stats.dump_stats(args.out)
