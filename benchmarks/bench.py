@@ -53,7 +53,9 @@ from pathlib import Path
 import bench_world
 from support.playbook import ansible_playbook, environment
 
-from ansible_collections.matrixops.delegation.plugins.module_utils._resolver import DEFAULT_CONCURRENCY
+from ansible_collections.matrixops.delegation.plugins.module_utils._resolver import ResolveOptions
+
+DEFAULT_CONCURRENCY = ResolveOptions().concurrency  # the lookup's default (of the collection measured)
 
 LOOKUP = "matrixops.delegation.resolve"
 DEFAULT_MARK = "def"  # the concurrency column when the option is not passed (the default, 64)

@@ -10,8 +10,8 @@ the resolution core (``_resolution``, ``_wellknown``), the adapters (``_dns``, `
 
 from __future__ import annotations
 
-import time
 import copy
+import time
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, Protocol, TypeVar
