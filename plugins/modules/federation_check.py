@@ -428,9 +428,7 @@ def check_many(module: AnsibleModule) -> None:
     options = ResolveOptions.from_params(params, concurrency=params["concurrency"])
     try:
         with FederationChecker(options) as checker:
-            result = checker.run_many(
-                names, check_client=params["check_client"], check_support=params["check_support"]
-            )
+            result = checker.run_many(names, check_client=params["check_client"], check_support=params["check_support"])
             warnings = list(dict.fromkeys(checker.warnings))
     except ConfigError as exc:
         module.fail_json(msg=f"matrixops.delegation.federation_check: {exc}")
@@ -438,7 +436,9 @@ def check_many(module: AnsibleModule) -> None:
         module.warn(message)
     if params["fail_on_error"] and not result["ok"]:
         failed = {entry["server_name"]: entry for entry in result["results"] if not entry["ok"]}
-        lines = "; ".join(f"{name}: {entry['errors'][0] if entry['errors'] else 'failed'}" for name, entry in failed.items())
+        lines = "; ".join(
+            f"{name}: {entry['errors'][0] if entry['errors'] else 'failed'}" for name, entry in failed.items()
+        )
         module.fail_json(
             msg=f"{len(result['failed_names'])} of {len(result['results'])} server names failed the federation check: {lines}",
             changed=False,
