@@ -386,10 +386,18 @@ def run_reference(scenario: Scenario, world: WorldProcess, workdir: Path, python
 
 
 def measure(
-    scenario: Scenario, world: WorldProcess, runs: int, keep: Path | None, python: str | None = None
+    scenario: Scenario,
+    world: WorldProcess,
+    runs: int,
+    keep: Path | None,
+    python: str | None = None,
+    *,
+    result: Measurement | None = None,
+    attempts: range | None = None,
 ) -> Measurement:
-    result = Measurement(scenario)
-    for attempt in range(runs):
+    """Run ``scenario`` ``runs`` times (or only the ``attempts`` given), adding to ``result``."""
+    result = result if result is not None else Measurement(scenario)
+    for attempt in attempts if attempts is not None else range(runs):
         with tempfile.TemporaryDirectory(prefix="matrixops-bench-run-") as tmp:
             workdir = Path(tmp)
             if scenario.reference:
@@ -755,10 +763,26 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="matrixops-bench-") as tmp:
         world = WorldProcess(Path(tmp), args.names, args.delay)
         try:
-            for scenario in chosen:
-                runs = args.baseline_runs if scenario.key == "3" else args.runs
-                print(f"== {scenario.title}: {scenario.terms} terms, {runs} run(s)", flush=True)
-                rows.append(summary(measure(scenario, world, runs, args.keep, python)))
+            # Rounds: run 1 of every scenario, then run 2 of every scenario...: the machine's other
+            # load falls on every scenario alike (the side-by-side with Synapse compares runs
+            # minutes apart otherwise).
+            results = {scenario.key: Measurement(scenario) for scenario in chosen}
+            counts = {s.key: args.baseline_runs if s.key == "3" else args.runs for s in chosen}
+            for attempt in range(max(counts.values(), default=0)):
+                for scenario in chosen:
+                    if attempt >= counts[scenario.key]:
+                        continue
+                    print(f"== {scenario.title}: {scenario.terms} terms, run {attempt + 1}", flush=True)
+                    measure(
+                        scenario,
+                        world,
+                        counts[scenario.key],
+                        args.keep,
+                        python,
+                        result=results[scenario.key],
+                        attempts=range(attempt, attempt + 1),
+                    )
+            rows = [summary(results[scenario.key]) for scenario in chosen]
         finally:
             world.stop()
     print_table(rows, args)
