@@ -152,18 +152,18 @@ def _udp_many(requests: list, server: Nameserver, timeout: float) -> list:
                     for index in waiting:
                         outcomes[index] = error
                     break
-                index = by_id.get(int.from_bytes(wire[:2], "big")) if len(wire) >= 2 else None
-                if index is None or outcomes[index] is not None:
+                matched = by_id.get(int.from_bytes(wire[:2], "big")) if len(wire) >= 2 else None
+                if matched is None or outcomes[matched] is not None:
                     for index in waiting:
                         outcomes[index] = dns.query.BadResponse()
                     break
-                request = requests[index]
+                request = requests[matched]
                 try:
                     response = dns.message.from_wire(wire, keyring=request.keyring, request_mac=request.mac)
                 except Exception as exc:  # noqa: BLE001 - dnspython's own parse error, for this query
-                    outcomes[index] = exc
+                    outcomes[matched] = exc
                     continue
-                outcomes[index] = response if request.is_response(response) else dns.query.BadResponse()
+                outcomes[matched] = response if request.is_response(response) else dns.query.BadResponse()
         except socket.timeout:
             pass
         except OSError as exc:
@@ -223,7 +223,7 @@ class DnsClient(Closing):
         Each nameserver in order gets the queries still unanswered, together over one socket;
         a type's failures are listed as ``_exchange`` lists them.
         """
-        requests = {}
+        requests: dict = {}
         for rdtype in rdtypes:
             request = dns.message.make_query(qname, rdtype)
             while any(request.id == other.id for other in requests.values()):
@@ -294,7 +294,7 @@ class DnsClient(Closing):
             elif isinstance(first, DnsError):
                 raise first
             else:
-                response, first = first, None
+                response, first = first, None  # type: ignore[assignment] # the answer _first_answers got
             try:
                 chain = response.resolve_chaining()
             except dns.exception.DNSException as exc:
