@@ -266,7 +266,7 @@ class Resolution:
 
 def _plain(value: str | None) -> str | None:
     """``value`` as an exact ``str`` (a ``str`` subclass, such as Ansible's tagged strings, copied)."""
-    return value if value is None or type(value) is str else str.__str__(value)
+    return value if value is None or value.__class__ is str else str.__str__(value)
 
 
 class ResolutionError(Exception):

@@ -68,8 +68,8 @@ def test_to_dict_is_what_asdict_gave(resolution):
 def test_to_dict_gives_plain_strings_and_shares_nothing_mutable():
     resolution = full()
     first, second = resolution.to_dict(), resolution.to_dict()
-    assert type(first["server_name"]) is str
-    assert type(first["method"]) is str
+    assert first["server_name"].__class__ is str
+    assert first["method"].__class__ is str
     assert first["method"] == "well_known_srv"
     first["targets"][0]["addresses"].append("192.0.2.9")
     first["well_known"]["m_server"]["nested"].append("changed")
