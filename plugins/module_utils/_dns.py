@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 MAX_CNAME_HOPS = 8
+UDP_RETRY_SECONDS = 1.0  # an unanswered UDP query is sent again after this, then twice as long
 
 
 class DnsConfigError(ValueError):
@@ -138,14 +139,32 @@ def _udp_many(requests: list, server: Nameserver, timeout: float) -> list:
     end = time.monotonic() + timeout
     outcomes: list = [None] * len(requests)
     by_id = {request.id: index for index, request in enumerate(requests)}
+    wires = [request.to_wire() for request in requests]
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.settimeout(timeout)
         try:
-            for request in requests:
-                sock.sendto(request.to_wire(), (address, server.port))
+            for wire in wires:
+                sock.sendto(wire, (address, server.port))
+            # A datagram lost on the way (a busy server's full receive buffer) is sent again
+            # after 1 s, then 2 s, 4 s... while time is left, as stub resolvers do: without
+            # it one lost datagram cost the whole timeout.
+            interval = UDP_RETRY_SECONDS
+            resend_at = time.monotonic() + interval
             while None in outcomes:
-                sock.settimeout(max(end - time.monotonic(), 0.000001))
-                wire, source = sock.recvfrom(65535)
+                now = time.monotonic()
+                if now >= resend_at:
+                    for index, wire in enumerate(wires):
+                        if outcomes[index] is None:
+                            sock.sendto(wire, (address, server.port))
+                    interval *= 2
+                    resend_at = now + interval
+                sock.settimeout(max(min(end, resend_at) - now, 0.000001))
+                try:
+                    wire, source = sock.recvfrom(65535)
+                except socket.timeout:
+                    if time.monotonic() >= end:
+                        raise
+                    continue
                 waiting = [index for index, outcome in enumerate(outcomes) if outcome is None]
                 if str(ipaddress.ip_address(source[0].split("%")[0])) != address or source[1] != server.port:
                     error: Exception = dns.query.UnexpectedSource(f"got a response from {source} instead of {server}")
@@ -153,10 +172,12 @@ def _udp_many(requests: list, server: Nameserver, timeout: float) -> list:
                         outcomes[index] = error
                     break
                 matched = by_id.get(int.from_bytes(wire[:2], "big")) if len(wire) >= 2 else None
-                if matched is None or outcomes[matched] is not None:
+                if matched is None:
                     for index in waiting:
                         outcomes[index] = dns.query.BadResponse()
                     break
+                if outcomes[matched] is not None:
+                    continue  # the answer to a query sent again, answered already
                 request = requests[matched]
                 try:
                     response = dns.message.from_wire(wire, keyring=request.keyring, request_mac=request.mac)
