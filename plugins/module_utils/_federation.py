@@ -368,16 +368,7 @@ class FederationChecker(Closing):
         check_support: bool,
         warnings: list[str],
     ) -> dict:
-        result: dict[str, Any] = {
-            "ok": False,
-            "server_name": server_name,
-            "resolution": None,
-            "connections": [],
-            "version": None,
-            "client": None,
-            "support": None,
-            "errors": [],
-        }
+        result = _failed_result(server_name)
         errors: list[str] = result["errors"]
         expected = None
         if expected_target is not None:
@@ -459,6 +450,20 @@ class FederationChecker(Closing):
         return result
 
 
+def _failed_result(server_name: str) -> dict[str, Any]:
+    """A name's result before anything is known: not ok, nothing found, no errors yet."""
+    return {
+        "ok": False,
+        "server_name": server_name,
+        "resolution": None,
+        "connections": [],
+        "version": None,
+        "client": None,
+        "support": None,
+        "errors": [],
+    }
+
+
 def _crashed(server_name: str, exc: Exception) -> dict:
     """The result of a name whose check raised ``exc``: that name failed, with the reason."""
     error = Problem(
@@ -467,13 +472,7 @@ def _crashed(server_name: str, exc: Exception) -> dict:
         "check this name alone (server_name) to see the traceback, and report it",
     )
     result: dict[str, Any] = {
-        "ok": False,
-        "server_name": server_name,
-        "resolution": None,
-        "connections": [],
-        "version": None,
-        "client": None,
-        "support": None,
+        **_failed_result(server_name),
         "errors": [str(error)],
         "error_codes": [error.code],
     }
