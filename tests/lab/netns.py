@@ -400,7 +400,7 @@ def running(workdir: Path, *, fleet_size: int = 0) -> Iterator[NetnsLab]:
 
 
 def _main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="build the lab and serve until interrupted")
     serve.add_argument("--workdir", type=Path, required=True)

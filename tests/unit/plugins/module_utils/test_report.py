@@ -1,0 +1,257 @@
+# Copyright (c) 2026, matrixops.delegation contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The federation reports (module_utils/_report.py): JSON report, JUnit XML, Prometheus text.
+
+The inputs have federation_check's documented result shape; the outputs are read back with
+independent parsers (jsonschema, ElementTree, prometheus_client's exposition parser).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import xml.etree.ElementTree as ET
+
+import jsonschema
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from ansible_collections.matrixops.delegation.plugins.module_utils._report import (
+    REPORT_SCHEMA,
+    ReportError,
+    build_report,
+    days_left,
+    junit_xml,
+    prometheus_text,
+)
+
+NOW = dt.datetime(2027, 1, 1, tzinfo=dt.UTC).timestamp()
+
+
+def connection(
+    address: str, *, ok: bool = True, error: str | None = None, not_after: str | None = "2027-01-31T12:00:00Z"
+):
+    tls = None
+    if not_after is not None:
+        tls = {
+            "version": "TLSv1.3",
+            "cipher": "TLS_AES_256_GCM_SHA384",
+            "certificate_valid": True,
+            "certificate": {"subject": "CN=m", "issuer": "CN=ca", "sans": ["m"], "not_after": not_after},
+        }
+    return {"address": address, "port": 8448, "ok": ok, "error": error, "tls": tls, "checks": {}, "keys": None}
+
+
+def result(name: str, *connections: dict, errors: tuple[str, ...] = (), codes: tuple[str, ...] = (), **extra):
+    return {
+        "ok": not errors and all(c["ok"] for c in connections) and bool(connections),
+        "server_name": name,
+        "resolution": {
+            "server_name": name,
+            "method": "well_known_explicit_port",
+            "delegated_server": "matrix.example.com:8448",
+            "targets": [{"host": "matrix.example.com", "port": 8448, "addresses": [c["address"] for c in connections]}],
+            "warnings": ["private address"],
+        },
+        "connections": list(connections),
+        "version": {},
+        "client": None,
+        "support": None,
+        "errors": list(errors),
+        "error_codes": list(codes),
+        "summary": "",
+        **extra,
+    }
+
+
+GOOD = result("good.example", connection("192.0.2.1"), connection("2001:db8::1", not_after="2027-01-11T00:00:00Z"))
+BAD = result(
+    "bad.example",
+    connection("192.0.2.2"),
+    connection("2001:db8::2", ok=False, error="cannot check [2001:db8::2]:8448: Connection refused", not_after=None),
+    errors=("cannot check [2001:db8::2]:8448: Connection refused", "second problem"),
+    codes=("connection-refused", "keys-expired"),
+    seconds=1.23456,
+)
+
+
+def multi(*results: dict) -> dict:
+    return {
+        "results": list(results),
+        "failed_names": [r["server_name"] for r in results if not r["ok"]],
+        "ok": all(r["ok"] for r in results),
+    }
+
+
+def test_days_left_are_whole_days_rounded_down_negative_once_expired():
+    assert days_left("2027-01-11T00:00:00Z", NOW) == 10
+    assert days_left("2027-01-10T23:59:59Z", NOW) == 9
+    assert days_left("2026-12-31T12:00:00Z", NOW) == -1
+    assert days_left("2027-01-11T00:00:00+00:00", NOW) == 10
+    assert days_left(None, NOW) is None
+    assert days_left("soon", NOW) is None
+
+
+def test_report_of_server_names_results_keyed_by_vantage_host_matches_the_schema():
+    report = build_report({"mon1": multi(GOOD, BAD), "mon2": multi(GOOD)}, now=NOW)
+    jsonschema.validate(json.loads(json.dumps(report)), REPORT_SCHEMA)
+    assert report["version"] == 1
+    assert report["generated"] == "2027-01-01T00:00:00Z"
+    assert report["ok"] is False
+    assert report["failed_names"] == ["bad.example"]
+    assert report["vantage_points"]["mon2"]["ok"] is True
+    assert report["vantage_points"]["mon1"]["failed_names"] == ["bad.example"]
+    good = report["vantage_points"]["mon1"]["names"]["good.example"]
+    assert good["method"] == "well_known_explicit_port"
+    assert good["targets"] == [{"host": "matrix.example.com", "port": 8448, "addresses": ["192.0.2.1", "2001:db8::1"]}]
+    assert [a["family"] for a in good["addresses"]] == ["ipv4", "ipv6"]
+    assert [a["certificate_days_left"] for a in good["addresses"]] == [30, 10]
+    assert good["certificate_days_left"] == 10  # the soonest
+    assert good["warnings"] == ["private address"]  # from the resolution when the result has none
+    assert good["seconds"] is None
+    bad = report["vantage_points"]["mon1"]["names"]["bad.example"]
+    assert bad["errors"][0].endswith("Connection refused")
+    assert bad["error_codes"] == ["connection-refused", "keys-expired"]
+    assert bad["seconds"] == 1.235
+    assert bad["families"] == {
+        "ipv4": {"ok": True, "addresses": 1, "failed": 0},
+        "ipv6": {"ok": False, "addresses": 1, "failed": 1},
+    }
+    assert bad["addresses"][1]["state"] == "error"
+    assert bad["addresses"][1]["tls_version"] is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        GOOD,  # one single-name result
+        [GOOD],  # a list of them
+        {"results": [{**GOOD, "item": "good.example"}], "changed": False, "msg": "All items completed"},  # a loop
+    ],
+)
+def test_single_results_lists_and_loops_are_accepted(value):
+    report = build_report({"ctl": value}, now=NOW)
+    assert list(report["vantage_points"]["ctl"]["names"]) == ["good.example"]
+    assert report["ok"] is True
+
+
+def test_a_bare_result_is_the_vantage_point_localhost():
+    report = build_report(multi(GOOD), now=NOW)
+    assert list(report["vantage_points"]) == ["localhost"]
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        ({"failed": True, "msg": "dnspython is missing"}, "dnspython is missing"),
+        ({"unreachable": True, "msg": "ssh: timed out"}, "host unreachable: ssh: timed out"),
+        ({"skipped": True}, "the check was skipped on this host"),
+    ],
+)
+def test_a_vantage_point_that_could_not_check_has_an_error_and_fails_the_report(value, error):
+    report = build_report({"mon1": multi(GOOD), "mon2": value}, now=NOW)
+    jsonschema.validate(report, REPORT_SCHEMA)
+    assert report["vantage_points"]["mon2"] == {
+        "ok": False,
+        "error": error,
+        "checked": 0,
+        "failed_names": [],
+        "names": {},
+    }
+    assert report["ok"] is False
+    assert report["failed_vantage_points"] == ["mon2"]
+    assert report["failed_names"] == []
+
+
+@pytest.mark.parametrize("value", ["text", 3, {"mon": {"what": 1}}, {"mon": "x"}])
+def test_what_is_not_a_result_is_refused_naming_what_was_expected(value):
+    with pytest.raises(ReportError, match="expected"):
+        build_report(value, now=NOW)
+
+
+def test_report_with_no_vantage_point_is_not_ok():
+    assert build_report({}, now=NOW)["ok"] is False
+
+
+def test_results_extra_keys_of_newer_modules_are_carried_per_address():
+    conn = {**connection("192.0.2.9"), "state": "no-route", "ok": False, "warnings": ["w"], "expiring": True}
+    entry = build_report(result("x.example", conn), now=NOW)["vantage_points"]["localhost"]["names"]["x.example"]
+    assert entry["addresses"][0]["state"] == "no-route"
+    assert entry["addresses"][0]["warnings"] == ["w"]
+    assert entry["addresses"][0]["expiring"] is True
+
+
+# -- JUnit ----------------------------------------------------------------------------------------
+def test_junit_has_one_case_per_name_and_vantage_failures_with_the_first_error():
+    report = build_report({"mon1": multi(GOOD, BAD), "mon2": {"failed": True, "msg": "boom"}}, now=NOW)
+    root = ET.fromstring(junit_xml(report))
+    assert root.tag == "testsuites"
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("3", "1", "1")
+    mon1, mon2 = root.findall("testsuite")
+    assert mon1.get("hostname") == "mon1"
+    cases = {case.get("name"): case for case in mon1.findall("testcase")}
+    assert set(cases) == {"good.example", "bad.example"}
+    assert cases["good.example"].find("failure") is None
+    failure = cases["bad.example"].find("failure")
+    assert failure.get("message") == "cannot check [2001:db8::2]:8448: Connection refused"
+    assert failure.get("type") == "connection-refused"
+    assert failure.text.splitlines() == BAD["errors"]
+    assert cases["bad.example"].get("time") == "1.235"
+    assert cases["good.example"].find("system-out").text == "warning: private address"
+    (case,) = mon2.findall("testcase")
+    assert case.find("error").get("message") == "boom"
+
+
+def test_junit_escapes_what_names_and_errors_carry():
+    hostile = result("x.example", connection("192.0.2.1", ok=False, error='<&"]]>'), errors=('<&"]]>\x1b',))
+    root = ET.fromstring(junit_xml(build_report({"a<b": hostile}, now=NOW)))
+    assert root.find("testsuite").get("hostname") == "a<b"
+    failure = root.find("testsuite/testcase/failure")
+    assert failure.get("message") == '<&"]]>\\x1b'  # the control character, spelled out
+
+
+def test_junit_refuses_what_is_not_a_report():
+    with pytest.raises(ReportError):
+        junit_xml({"results": []})
+
+
+# -- Prometheus ------------------------------------------------------------------------------------
+def samples(text: str) -> dict:
+    parsed = {}
+    for family in text_string_to_metric_families(text):
+        assert family.type == "gauge", family
+        for sample in family.samples:
+            parsed[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return parsed
+
+
+def test_metrics_parse_and_carry_ok_days_seconds_and_the_method_label():
+    report = build_report({"mon1": multi(GOOD, BAD)}, now=NOW)
+    text = prometheus_text(report)
+    assert text.endswith("\n")
+    got = samples(text)
+    method = ("method", "well_known_explicit_port")
+    good = (("server_name", "good.example"), ("vantage", "mon1"))
+    bad = (("server_name", "bad.example"), ("vantage", "mon1"))
+    assert got[("matrix_federation_ok", (method, *good))] == 1
+    assert got[("matrix_federation_ok", (method, *bad))] == 0
+    assert got[("matrix_federation_certificate_days_left", good)] == 10
+    assert got[("matrix_federation_check_seconds", bad)] == 1.235
+    assert ("matrix_federation_check_seconds", good) not in got  # unknown: no sample, not a zero
+    assert got[("matrix_federation_errors", bad)] == 2
+    assert got[("matrix_federation_vantage_ok", (("vantage", "mon1"),))] == 0
+    assert got[("matrix_federation_last_run_timestamp_seconds", ())] == NOW
+
+
+def test_metric_label_values_are_escaped():
+    hostile = copy.deepcopy(GOOD)
+    hostile["server_name"] = 'we"ird\\name\n'
+    got = samples(prometheus_text(build_report({"mon": hostile}, now=NOW)))
+    assert any(dict(labels).get("server_name") == 'we"ird\\name\n' for _name, labels in got)
+
+
+def test_metrics_refuse_what_is_not_a_report():
+    with pytest.raises(ReportError):
+        prometheus_text([])
