@@ -10,11 +10,12 @@ from support.playbook import PlaybookRun, run_tasks
 MODULE = "matrixops.delegation.federation_check"
 LOOKUP = "matrixops.delegation.resolve"
 TIMEOUT = 3
+FLEET_SIZE = 50  # names f001 ... f050.fleet.test, for the verify playbook (test_verify_fleet.py)
 
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory):
-    with netns.running(tmp_path_factory.mktemp("netns-lab")) as lab:
+    with netns.running(tmp_path_factory.mktemp("netns-lab"), fleet_size=FLEET_SIZE) as lab:
         yield lab
 
 
