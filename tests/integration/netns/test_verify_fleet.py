@@ -195,3 +195,30 @@ def test_metrics_parse_with_the_prometheus_parser(fleet_run):
         "dual-stack": 0,
         "ipv4-only": 0,
     }
+
+
+def test_single_name_usage_still_checks_one_name_from_the_controller(lab, tmp_path):
+    """``-e server_name=...`` on the controller (here: inside the dual-stack namespace), no reports."""
+    extra = {
+        "server_name": f"v6.fleet.test:{PORT}",
+        "expected_target": f"v6.fleet.test:{PORT}",
+        "nameservers": [lab.nameserver6],
+        "ca_path": str(lab.ca_path),
+        "allow_private_addresses": True,
+        "timeout": 3,
+    }
+    proc = subprocess.run(
+        lab.vantage.command(ansible_playbook(), "matrixops.delegation.verify", "-e", json.dumps(extra)),
+        cwd=tmp_path,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-3000:]
+    assert f"Federation OK for v6.fleet.test:{PORT}" in output
+    assert f"Federation report for v6.fleet.test:{PORT}" in output
+    assert re.search(r"localhost\s+: ok=4\s+changed=0\s+unreachable=0\s+failed=0", output), output[-2000:]
+    assert list(tmp_path.iterdir()) == []  # no report asked, none written
