@@ -42,6 +42,12 @@ def expected_targets(lab: netns.NetnsLab) -> dict[str, str | None]:
     return names
 
 
+def run_verify(argv: list[str], cwd) -> tuple[int, str]:
+    """``argv`` (an ansible-playbook command line) in ``cwd``: its exit status and its output."""
+    proc = subprocess.run(argv, cwd=cwd, env=environment(), capture_output=True, text=True, timeout=600, check=False)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
 @pytest.fixture(scope="module")
 def fleet_run(lab: netns.NetnsLab, tmp_path_factory: pytest.TempPathFactory):
     workdir = tmp_path_factory.mktemp("verify-fleet")
@@ -76,25 +82,10 @@ def fleet_run(lab: netns.NetnsLab, tmp_path_factory: pytest.TempPathFactory):
     }
     (workdir / "inventory.json").write_text(json.dumps(inventory))
     (workdir / "extra.json").write_text(json.dumps(extra))
-    proc = subprocess.run(
-        [
-            ansible_playbook(),
-            "-i",
-            str(workdir / "inventory.json"),
-            "matrixops.delegation.verify",
-            "-e",
-            f"@{workdir / 'extra.json'}",
-        ],
-        cwd=workdir,
-        env=environment(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    output = proc.stdout + proc.stderr
+    argv = [ansible_playbook(), "-i", str(workdir / "inventory.json"), "matrixops.delegation.verify"]
+    returncode, output = run_verify([*argv, "-e", f"@{workdir / 'extra.json'}"], workdir)
     (workdir / "ansible-playbook.log").write_text(output)
-    return {"rc": proc.returncode, "output": output, "workdir": workdir, "names": names}
+    return {"rc": returncode, "output": output, "workdir": workdir, "names": names}
 
 
 def report(run) -> dict:
@@ -207,17 +198,9 @@ def test_single_name_usage_still_checks_one_name_from_the_controller(lab, tmp_pa
         "allow_private_addresses": True,
         "timeout": 3,
     }
-    proc = subprocess.run(
-        lab.vantage.command(ansible_playbook(), "matrixops.delegation.verify", "-e", json.dumps(extra)),
-        cwd=tmp_path,
-        env=environment(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output[-3000:]
+    argv = lab.vantage.command(ansible_playbook(), "matrixops.delegation.verify", "-e", json.dumps(extra))
+    returncode, output = run_verify(argv, tmp_path)
+    assert returncode == 0, output[-3000:]
     assert f"Federation OK for v6.fleet.test:{PORT}" in output
     assert f"Federation report for v6.fleet.test:{PORT}" in output
     assert re.search(r"localhost\s+: ok=4\s+changed=0\s+unreachable=0\s+failed=0", output), output[-2000:]
