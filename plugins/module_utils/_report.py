@@ -21,20 +21,88 @@ What a vantage host's result may be (``build_report`` accepts each):
 from __future__ import annotations
 
 import datetime as _dt
+import ipaddress
 import math
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 REPORT_VERSION = 1
 METRIC_PREFIX = "matrix_federation"
 
-__all__ = ["REPORT_SCHEMA", "REPORT_VERSION", "ReportError", "build_report", "junit_xml", "prometheus_text"]
+__all__ = [
+    "REPORT_SCHEMA",
+    "REPORT_VERSION",
+    "Policy",
+    "ReportError",
+    "build_report",
+    "is_no_route",
+    "junit_xml",
+    "parse_networks",
+    "prometheus_text",
+]
 
 
 class ReportError(ValueError):
     """The input is not federation_check results (or not a report)."""
+
+
+# -- what the report judges on top of the module's results ---------------------------------------------
+#: Connection errors that mean "this vantage point has no route for the address's family", not "the
+#: server is broken": ENETUNREACH (no route at all), EADDRNOTAVAIL (no source address of that family,
+#: e.g. IPv6 disabled) and EAFNOSUPPORT (no IPv6 in the kernel). "No route to host" (EHOSTUNREACH) is
+#: not among them: a router near the server says it as well.
+NO_ROUTE_REASONS = (
+    "Network is unreachable",
+    "Cannot assign requested address",
+    "Address family not supported by protocol",
+)
+
+
+def is_no_route(error: Any) -> bool:
+    """Whether a connection's ``error`` says that this vantage point has no route to the address."""
+    return isinstance(error, str) and any(reason in error for reason in NO_ROUTE_REASONS)
+
+
+def parse_networks(values: Any) -> list:
+    """``["192.0.2.0/24", "2001:db8::7"]`` → networks (an address is its own /32 or /128)."""
+    if values is None:
+        return []
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        raise ReportError(f"platform networks must be a list of addresses or networks (CIDR), got {values!r}")
+    networks = []
+    for value in values:
+        try:
+            networks.append(ipaddress.ip_network(str(value).strip(), strict=False))
+        except ValueError as exc:
+            raise ReportError(
+                f"platform network {value!r} is neither an IP address nor a network like 192.0.2.0/24: {exc}"
+            ) from exc
+    return networks
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What the report judges beyond the module: certificate expiry and "still on our platform".
+
+    ``expiry_days``: a certificate with fewer whole days left is *expiring* (a warning, or an error
+    that fails the name with ``expiry_error``); None: no threshold. ``networks``: when given, every
+    resolved address must be inside one of them, else the name fails (``off-platform``).
+    """
+
+    expiry_days: int | None = None
+    expiry_error: bool = False
+    networks: list = field(default_factory=list)
+
+
+def _on_platform(address: Any, networks: list) -> bool:
+    try:
+        parsed = ipaddress.ip_address(str(address))
+    except ValueError:
+        return False
+    return any(parsed in network for network in networks)
 
 
 # -- the JSON report --------------------------------------------------------------------------------
@@ -101,7 +169,8 @@ def _address_entry(connection: Mapping, now: float) -> dict:
         "port": connection.get("port"),
         "family": family(connection.get("address")),
         "ok": bool(connection.get("ok")),
-        "state": connection.get("state") or ("ok" if connection.get("ok") else "error"),
+        "state": connection.get("state")
+        or ("ok" if connection.get("ok") else "no-route" if is_no_route(connection.get("error")) else "error"),
         "error": connection.get("error"),
         "tls_version": tls.get("version") if tls else None,
         "certificate_not_after": not_after,
@@ -116,9 +185,11 @@ def _address_entry(connection: Mapping, now: float) -> dict:
 def _families(addresses: list[dict]) -> dict:
     families: dict[str, dict] = {}
     for entry in addresses:
-        summary = families.setdefault(entry["family"], {"ok": True, "addresses": 0, "failed": 0})
+        summary = families.setdefault(entry["family"], {"ok": True, "addresses": 0, "failed": 0, "no_route": 0})
         summary["addresses"] += 1
-        if not entry["ok"]:
+        if entry["state"] == "no-route":
+            summary["no_route"] += 1
+        elif not entry["ok"]:
             summary["ok"] = False
             summary["failed"] += 1
     return families
@@ -130,7 +201,72 @@ def _seconds(value: Any) -> float | None:
     return round(float(value), 3)
 
 
-def name_entry(result: Mapping, now: float) -> dict:
+def _judge(entry: dict, codes: list[str], policy: Policy, well_known_no_route: bool) -> None:
+    """Expiry and platform problems into ``entry``; then its ``state`` and ``ok``.
+
+    ``well_known_no_route``: the well-known file could not be fetched for want of a route, so the
+    resolution fell back (spec step 4 onwards) and a target other than the expected one says
+    nothing about the delegation.
+    """
+    errors, warnings = entry["errors"], entry["warnings"]
+    if policy.expiry_days is not None:
+        for address in entry["addresses"]:
+            days = address["certificate_days_left"]
+            address["expiring"] = days is not None and days < policy.expiry_days
+            if address["expiring"]:
+                message = (
+                    f"the certificate presented by {_endpoint(address)} expires in {days} days "
+                    f"({address['certificate_not_after']}), within the threshold of {policy.expiry_days} days: renew it"
+                )
+                if policy.expiry_error:
+                    errors.append(message)
+                    codes.append("certificate-expiring")
+                else:
+                    warnings.append(message)
+    if policy.networks:
+        shown = ", ".join(str(network) for network in policy.networks)
+        for target in entry["targets"]:
+            for address in target["addresses"]:
+                if not _on_platform(address, policy.networks):
+                    errors.append(
+                        f"{address} (target {target['host']}:{target['port']}) is not on the platform ({shown}): "
+                        "the name is served elsewhere, or the platform networks need this address"
+                    )
+                    codes.append("off-platform")
+        for address in entry["addresses"]:
+            address["on_platform"] = _on_platform(address["address"], policy.networks)
+    # Lines that only say "no route from here" (a connection's, or the well-known fetch's) are not
+    # known problems of the server.
+    no_route = [error for error in errors if is_no_route(error)]
+    consequences = {"no-address"} | ({"delegation-elsewhere"} if well_known_no_route else set())
+    rest = [code for error, code in zip(errors, codes) if not is_no_route(error)]
+    unreached = [a for a in entry["addresses"] if a["state"] == "no-route"]
+    reached = [a for a in entry["addresses"] if a["state"] != "no-route"]
+    if not no_route and not well_known_no_route:
+        entry["state"] = "ok" if entry["module_ok"] and not rest else "failed"
+    elif any(code not in consequences for code in rest):
+        entry["state"] = "failed"  # a problem of its own besides what this host cannot reach
+    elif well_known_no_route or not reached:
+        entry["state"] = "no-route"  # not known to be broken: it could not be checked from here
+    else:
+        entry["state"] = "ok" if all(a["ok"] for a in reached) else "failed"
+    entry["ok"] = entry["state"] == "ok"
+    if unreached:
+        families = "/".join(sorted({a["family"].replace("ipv", "IPv") for a in unreached}))
+        warnings.append(f"no {families} route from this vantage point: {len(unreached)} address(es) not checked")
+    if well_known_no_route:
+        warnings.append(
+            "no route from this vantage point to the server name's well-known file: "
+            "the resolution fell back to the next step, so its targets say nothing about the delegation"
+        )
+
+
+def _endpoint(address: Mapping) -> str:
+    host = address["address"]
+    return f"[{host}]:{address['port']}" if ":" in str(host) else f"{host}:{address['port']}"
+
+
+def name_entry(result: Mapping, now: float, policy: Policy | None = None) -> dict:
     """One server name's part of the report, from its federation_check result."""
     resolution: Mapping = result["resolution"] if isinstance(result.get("resolution"), Mapping) else {}
     connections: list = result["connections"] if isinstance(result.get("connections"), list) else []
@@ -142,9 +278,13 @@ def name_entry(result: Mapping, now: float) -> dict:
     errors = [str(e) for e in result.get("errors") or []]
     if not errors and result.get("error"):
         errors = [str(result["error"])]
-    return {
+    codes = [str(c) for c in result.get("error_codes") or []]
+    codes += ["unknown"] * (len(errors) - len(codes))
+    entry = {
         "server_name": str(result.get("server_name")),
         "ok": bool(result.get("ok")),
+        "state": "ok",
+        "module_ok": bool(result.get("ok")),
         "method": resolution.get("method"),
         "delegated_server": resolution.get("delegated_server"),
         "expected_target": result.get("expected_target"),
@@ -156,17 +296,21 @@ def name_entry(result: Mapping, now: float) -> dict:
         "addresses": addresses,
         "families": _families(addresses),
         "errors": errors,
-        "error_codes": list(result.get("error_codes") or []),
+        "error_codes": codes,
         "warnings": [str(w) for w in warnings],
         "certificate_days_left": min(days) if days else None,
         "seconds": _seconds(result.get("seconds")),
     }
+    well_known: Mapping = resolution["well_known"] if isinstance(resolution.get("well_known"), Mapping) else {}
+    _judge(entry, codes, policy or Policy(), is_no_route(well_known.get("error")))
+    return entry
 
 
-def build_report(checks: Any, *, now: float) -> dict:
+def build_report(checks: Any, *, now: float, policy: Policy | None = None) -> dict:
     """The JSON report of ``checks`` (vantage host → what federation_check returned there).
 
     ``checks`` may also be one result (of any form above): its vantage point is then ``localhost``.
+    ``policy`` adds the certificate-expiry and platform judgements (:class:`Policy`).
     """
     if not isinstance(checks, Mapping) or _looks_like_result(checks):
         checks = {"localhost": checks}
@@ -175,22 +319,23 @@ def build_report(checks: Any, *, now: float) -> dict:
         results, error = _name_results(checks[vantage])
         names: dict[str, dict] = {}
         for result in results:
-            entry = name_entry(result, now)
+            entry = name_entry(result, now, policy)
             names[entry["server_name"]] = entry
-        failed = sorted(n for n, entry in names.items() if not entry["ok"])
+        failed = sorted(n for n, entry in names.items() if entry["state"] == "failed")
         vantage_points[str(vantage)] = {
             "ok": error is None and not failed,
             "error": error,
             "checked": len(names),
             "failed_names": failed,
+            "no_route_names": sorted(n for n, entry in names.items() if entry["state"] == "no-route"),
             "names": names,
         }
-    failed_names = sorted({n for point in vantage_points.values() for n in point["failed_names"]})
     return {
         "version": REPORT_VERSION,
         "generated": _timestamp(now),
         "ok": bool(vantage_points) and all(point["ok"] for point in vantage_points.values()),
-        "failed_names": failed_names,
+        "failed_names": sorted({n for point in vantage_points.values() for n in point["failed_names"]}),
+        "no_route_names": sorted({n for point in vantage_points.values() for n in point["no_route_names"]}),
         "failed_vantage_points": sorted(v for v, point in vantage_points.items() if point["error"]),
         "vantage_points": vantage_points,
     }
@@ -220,13 +365,13 @@ def junit_xml(report: Any) -> str:
     name has a ``failure`` whose message is its first error (the text: every error)."""
     report = _require_report(report)
     suites = ET.Element("testsuites", {"name": "matrix federation"})
-    totals = {"tests": 0, "failures": 0, "errors": 0}
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for vantage, point in report["vantage_points"].items():
         names = point.get("names") or {}
         suite = ET.SubElement(
             suites, "testsuite", {"name": _xml(f"federation from {vantage}"), "hostname": _xml(vantage)}
         )
-        counts = {"tests": 0, "failures": 0, "errors": 0}
+        counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         suite_time = 0.0
         if point.get("error"):
             case = ET.SubElement(
@@ -244,7 +389,11 @@ def junit_xml(report: Any) -> str:
                 {"classname": _xml(f"federation.{vantage}"), "name": _xml(server_name), "time": f"{seconds:.3f}"},
             )
             counts["tests"] += 1
-            if not entry.get("ok"):
+            if entry.get("state") == "no-route":
+                reason = next((w for w in entry.get("warnings") or [] if str(w).startswith("no ")), "no route")
+                ET.SubElement(case, "skipped", {"message": _xml(reason)})
+                counts["skipped"] += 1
+            elif not entry.get("ok"):
                 errors = entry.get("errors") or ["not ok (no error given)"]
                 failure = ET.SubElement(case, "failure", {"message": _xml(errors[0]), "type": _xml(_first_code(entry))})
                 failure.text = _xml("\n".join(str(e) for e in errors))
@@ -254,6 +403,7 @@ def junit_xml(report: Any) -> str:
         suite.set("tests", str(counts["tests"]))
         suite.set("failures", str(counts["failures"]))
         suite.set("errors", str(counts["errors"]))
+        suite.set("skipped", str(counts["skipped"]))
         suite.set("time", f"{suite_time:.3f}")
         for key, value in counts.items():
             totals[key] += value
@@ -290,6 +440,7 @@ METRICS = (
     ("certificate_days_left", "Whole days until the soonest-expiring certificate of the server name's targets"),
     ("check_seconds", "Seconds the check of the server name took"),
     ("errors", "Number of problems found for the server name"),
+    ("no_route", "1 when this vantage point has no route to the name's addresses of this family"),
     ("vantage_ok", "1 when the check ran on this vantage point and every name federated, else 0"),
     ("last_run_timestamp_seconds", "When the report was made (Unix time)"),
 )
@@ -298,7 +449,8 @@ METRICS = (
 def prometheus_text(report: Any) -> str:
     """The Prometheus text exposition format (node_exporter's textfile collector reads it).
 
-    Metrics (all gauges, prefix ``matrix_federation_``): ``ok{server_name,vantage,method}``,
+    Metrics (all gauges, prefix ``matrix_federation_``): ``ok{server_name,vantage,method}`` (none
+    for a name that had no route from the vantage point), ``no_route{server_name,vantage,family}``,
     ``certificate_days_left{server_name,vantage}``, ``check_seconds{server_name,vantage}``,
     ``errors{server_name,vantage}``, ``vantage_ok{vantage}`` and ``last_run_timestamp_seconds``.
     """
@@ -309,7 +461,11 @@ def prometheus_text(report: Any) -> str:
         for server_name, entry in (point.get("names") or {}).items():
             labels = {"server_name": server_name, "vantage": vantage}
             method = entry.get("method") or "none"
-            samples["ok"].append(f"{_labels(**labels, method=method)} {_number(bool(entry.get('ok')))}")
+            if entry.get("state") != "no-route":  # unknown from here: no ok sample rather than a false 0
+                samples["ok"].append(f"{_labels(**labels, method=method)} {_number(bool(entry.get('ok')))}")
+            for name_family, summary in sorted((entry.get("families") or {}).items()):
+                if summary.get("no_route"):
+                    samples["no_route"].append(f"{_labels(**labels, family=name_family)} 1")
             if entry.get("certificate_days_left") is not None:
                 samples["certificate_days_left"].append(
                     f"{_labels(**labels)} {_number(entry['certificate_days_left'])}"
@@ -356,6 +512,8 @@ _ADDRESS_SCHEMA = {
         "tls_version": _NULLABLE_STR,
         "certificate_not_after": _NULLABLE_STR,
         "certificate_days_left": _NULLABLE_INT,
+        "expiring": {"type": "boolean"},
+        "on_platform": {"type": "boolean"},
     },
 }
 _NAME_SCHEMA = {
@@ -363,6 +521,8 @@ _NAME_SCHEMA = {
     "required": [
         "server_name",
         "ok",
+        "state",
+        "module_ok",
         "method",
         "targets",
         "addresses",
@@ -376,6 +536,8 @@ _NAME_SCHEMA = {
     "properties": {
         "server_name": {"type": "string"},
         "ok": {"type": "boolean"},
+        "state": {"enum": ["ok", "failed", "no-route"]},
+        "module_ok": {"type": "boolean"},
         "method": _NULLABLE_STR,
         "delegated_server": _NULLABLE_STR,
         "expected_target": _NULLABLE_STR,
@@ -397,11 +559,12 @@ _NAME_SCHEMA = {
             "propertyNames": {"enum": ["ipv4", "ipv6"]},
             "additionalProperties": {
                 "type": "object",
-                "required": ["ok", "addresses", "failed"],
+                "required": ["ok", "addresses", "failed", "no_route"],
                 "properties": {
                     "ok": {"type": "boolean"},
                     "addresses": {"type": "integer"},
                     "failed": {"type": "integer"},
+                    "no_route": {"type": "integer"},
                 },
             },
         },
@@ -416,23 +579,33 @@ REPORT_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "matrixops.delegation federation report",
     "type": "object",
-    "required": ["version", "generated", "ok", "failed_names", "failed_vantage_points", "vantage_points"],
+    "required": [
+        "version",
+        "generated",
+        "ok",
+        "failed_names",
+        "no_route_names",
+        "failed_vantage_points",
+        "vantage_points",
+    ],
     "properties": {
         "version": {"const": REPORT_VERSION},
         "generated": {"type": "string"},
         "ok": {"type": "boolean"},
         "failed_names": {"type": "array", "items": {"type": "string"}},
+        "no_route_names": {"type": "array", "items": {"type": "string"}},
         "failed_vantage_points": {"type": "array", "items": {"type": "string"}},
         "vantage_points": {
             "type": "object",
             "additionalProperties": {
                 "type": "object",
-                "required": ["ok", "error", "checked", "failed_names", "names"],
+                "required": ["ok", "error", "checked", "failed_names", "no_route_names", "names"],
                 "properties": {
                     "ok": {"type": "boolean"},
                     "error": _NULLABLE_STR,
                     "checked": {"type": "integer"},
                     "failed_names": {"type": "array", "items": {"type": "string"}},
+                    "no_route_names": {"type": "array", "items": {"type": "string"}},
                     "names": {"type": "object", "additionalProperties": _NAME_SCHEMA},
                 },
             },

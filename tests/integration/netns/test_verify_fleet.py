@@ -13,6 +13,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 
 import jsonschema
@@ -79,6 +80,9 @@ def fleet_run(lab: netns.NetnsLab, tmp_path_factory: pytest.TempPathFactory):
         "matrix_verify_report_json": str(workdir / "report.json"),
         "matrix_verify_report_junit": str(workdir / "junit.xml"),
         "matrix_verify_metrics_file": str(workdir / "matrix_federation.prom"),
+        # every certificate of the lab is "expiring" (a warning), every address is on the platform
+        "matrix_verify_certificate_expiry_days": expiry_threshold(lab),
+        "matrix_verify_platform_networks": [f"{netns.V4}.0/24", f"{netns.V6}::/64"],
     }
     (workdir / "inventory.json").write_text(json.dumps(inventory))
     (workdir / "extra.json").write_text(json.dumps(extra))
@@ -88,17 +92,21 @@ def fleet_run(lab: netns.NetnsLab, tmp_path_factory: pytest.TempPathFactory):
     return {"rc": returncode, "output": output, "workdir": workdir, "names": names}
 
 
+def expiry_threshold(lab: netns.NetnsLab) -> int:
+    """One day more than the lab certificate has left: it is expiring."""
+    not_after = lab.certificate.certificate.not_valid_after_utc.timestamp()
+    return days_left(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(not_after)), time.time()) + 1
+
+
 def report(run) -> dict:
     return json.loads((run["workdir"] / "report.json").read_text())
 
 
 FAILED_FROM_DUAL_STACK = {f"dual.fleet.test:{PORT}", f"f050.fleet.test:{PORT}"}
-FAILED_FROM_IPV4_ONLY = {
-    f"v6.fleet.test:{PORT}",
-    "delegated6.fleet.test",
-    f"dual.fleet.test:{PORT}",
-    f"f050.fleet.test:{PORT}",
-}
+#: From the IPv4-only vantage point the IPv6-only names are out of reach ("no route", not failed),
+#: and the dual-stack name is fine on IPv4 (its IPv6 side cannot be seen from there).
+FAILED_FROM_IPV4_ONLY = {f"f050.fleet.test:{PORT}"}
+NO_ROUTE_FROM_IPV4_ONLY = {f"v6.fleet.test:{PORT}", "delegated6.fleet.test"}
 
 
 def test_the_play_fails_on_each_vantage_host_naming_its_failed_names(fleet_run):
@@ -112,6 +120,11 @@ def test_the_play_fails_on_each_vantage_host_naming_its_failed_names(fleet_run):
         )
         assert message, flat[-4000:]
         assert set(message.group(1).split(", ")) == failed
+    # the IPv4-only host says which names it could not reach, apart from the failed ones
+    assert re.search(
+        r"no route from ipv4-only to delegated6\.fleet\.test, v6\.fleet\.test:8448 \(not checked, not known to be broken\)",
+        flat,
+    ), flat[-3000:]
     # the first host also wrote the three reports (run_once, on the controller)
     for host, ok, changed in (("dual-stack", 6, 3), ("ipv4-only", 3, 0)):
         recap = rf"{host}\s+: ok={ok}\s+changed={changed}\s+unreachable=0\s+failed=1"
@@ -127,15 +140,24 @@ def test_json_report_matches_its_schema_and_keys_results_by_vantage_host(fleet_r
         assert point["checked"] == 54
         assert set(point["failed_names"]) == failed
         assert point["error"] is None
-    assert set(data["failed_names"]) == FAILED_FROM_IPV4_ONLY
+    assert set(data["failed_names"]) == FAILED_FROM_DUAL_STACK | FAILED_FROM_IPV4_ONLY
+    assert set(data["vantage_points"]["ipv4-only"]["no_route_names"]) == NO_ROUTE_FROM_IPV4_ONLY
+    assert data["vantage_points"]["dual-stack"]["no_route_names"] == []
     assert data["ok"] is False
 
 
 def test_json_report_has_per_address_results_by_family_and_certificate_days(fleet_run, lab):
     data = report(fleet_run)
     dual = data["vantage_points"]["dual-stack"]["names"][f"dual.fleet.test:{PORT}"]
-    assert dual["families"]["ipv4"] == {"ok": True, "addresses": 1, "failed": 0}
-    assert dual["families"]["ipv6"] == {"ok": False, "addresses": 1, "failed": 1}
+    assert dual["families"]["ipv4"] == {"ok": True, "addresses": 1, "failed": 0, "no_route": 0}
+    assert dual["families"]["ipv6"] == {"ok": False, "addresses": 1, "failed": 1, "no_route": 0}
+    assert dual["state"] == "failed"
+    # the same name from the IPv4-only vantage point: IPv6 out of reach, IPv4 fine
+    seen_from_v4 = data["vantage_points"]["ipv4-only"]["names"][f"dual.fleet.test:{PORT}"]
+    assert (seen_from_v4["state"], seen_from_v4["ok"], seen_from_v4["module_ok"]) == ("ok", True, False)
+    assert seen_from_v4["families"]["ipv6"] == {"ok": True, "addresses": 1, "failed": 0, "no_route": 1}
+    assert {a["family"]: a["state"] for a in seen_from_v4["addresses"]} == {"ipv4": "ok", "ipv6": "no-route"}
+    assert "no IPv6 route from this vantage point: 1 address(es) not checked" in seen_from_v4["warnings"]
     v6 = data["vantage_points"]["dual-stack"]["names"][f"v6.fleet.test:{PORT}"]
     assert v6["ok"] is True
     assert v6["targets"] == [{"host": "v6.fleet.test", "port": PORT, "addresses": [netns.V6ONLY]}]
@@ -148,9 +170,23 @@ def test_json_report_has_per_address_results_by_family_and_certificate_days(flee
         days_left(address["certificate_not_after"], t) for t in (_generated(data), _generated(data) - 5)
     }
     unreachable = data["vantage_points"]["ipv4-only"]["names"][f"v6.fleet.test:{PORT}"]
-    assert "unreachable" in unreachable["addresses"][0]["error"].lower()
+    assert unreachable["state"] == "no-route"
+    assert unreachable["addresses"][0]["state"] == "no-route"
+    assert "Network is unreachable" in unreachable["addresses"][0]["error"]
     wrong = data["vantage_points"]["dual-stack"]["names"][f"f050.fleet.test:{PORT}"]
     assert any(WRONG_TARGET in error for error in wrong["errors"]), wrong["errors"]
+
+
+def test_expiring_certificates_warn_and_addresses_are_checked_against_the_platform(fleet_run):
+    data = report(fleet_run)
+    v6 = data["vantage_points"]["dual-stack"]["names"][f"v6.fleet.test:{PORT}"]
+    assert v6["ok"] is True  # a warning by default, not an error
+    assert v6["addresses"][0]["expiring"] is True
+    assert any(w.startswith(f"the certificate presented by [{netns.V6ONLY}]:{PORT} expires in") for w in v6["warnings"])
+    for point in data["vantage_points"].values():
+        for entry in point["names"].values():
+            assert all(address["on_platform"] for address in entry["addresses"]), entry
+            assert "off-platform" not in entry["error_codes"]
 
 
 def _generated(data: dict) -> float:
@@ -161,20 +197,30 @@ def _generated(data: dict) -> float:
 
 def test_junit_has_a_case_per_name_and_vantage_point_and_a_failure_per_failed_name(fleet_run):
     root = ET.parse(fleet_run["workdir"] / "junit.xml").getroot()
-    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("108", "6", "0")
+    assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == ("108", "3", "0", "2")
     suites = {suite.get("hostname"): suite for suite in root.findall("testsuite")}
     assert set(suites) == {"dual-stack", "ipv4-only"}
     failures = {case.get("name"): case.find("failure") for case in suites["ipv4-only"].findall("testcase")}
     assert {name for name, failure in failures.items() if failure is not None} == FAILED_FROM_IPV4_ONLY
-    assert "unreachable" in failures[f"v6.fleet.test:{PORT}"].get("message").lower()
+    skipped = {case.get("name"): case.find("skipped") for case in suites["ipv4-only"].findall("testcase")}
+    assert {name for name, case in skipped.items() if case is not None} == NO_ROUTE_FROM_IPV4_ONLY
+    assert skipped[f"v6.fleet.test:{PORT}"].get("message").startswith("no IPv6 route from this vantage point")
+    assert "elsewhere.fleet.test" in failures[f"f050.fleet.test:{PORT}"].get("message")
 
 
 def test_metrics_parse_with_the_prometheus_parser(fleet_run):
     text = (fleet_run["workdir"] / "matrix_federation.prom").read_text()
     families = {family.name: family for family in text_string_to_metric_families(text)}
     ok = {(s.labels["vantage"], s.labels["server_name"]): s for s in families["matrix_federation_ok"].samples}
-    assert len(ok) == 108
-    assert ok[("ipv4-only", f"v6.fleet.test:{PORT}")].value == 0
+    assert len(ok) == 106  # no sample for the two names out of reach from the IPv4-only host
+    assert ("ipv4-only", f"v6.fleet.test:{PORT}") not in ok
+    assert ok[("ipv4-only", f"dual.fleet.test:{PORT}")].value == 1
+    no_route = {(s.labels["server_name"], s.labels["family"]) for s in families["matrix_federation_no_route"].samples}
+    assert no_route == {
+        (f"v6.fleet.test:{PORT}", "ipv6"),
+        ("delegated6.fleet.test", "ipv6"),
+        (f"dual.fleet.test:{PORT}", "ipv6"),
+    }
     assert ok[("dual-stack", f"v6.fleet.test:{PORT}")].value == 1
     assert (
         ok[("dual-stack", "delegated6.fleet.test")].labels["method"]

@@ -47,3 +47,39 @@ def test_junit_and_metrics_render_the_report():
     report = federation_report({"h": RESULT}, now=0)
     assert "<testcase" in federation_junit(report)
     assert 'matrix_federation_ok{server_name="a.example",vantage="h",method="none"} 1' in federation_metrics(report)
+
+
+def test_report_takes_the_expiry_threshold_and_the_platform_networks():
+    result = {
+        **RESULT,
+        "resolution": {"targets": [{"host": "m.example", "port": 443, "addresses": ["198.51.100.1"]}]},
+        "connections": [
+            {
+                "address": "198.51.100.1",
+                "port": 443,
+                "ok": True,
+                "error": None,
+                "tls": {"certificate": {"not_after": "1970-01-05T00:00:00Z"}},
+            }
+        ],
+    }
+    report = federation_report({"h": result}, now=0, certificate_expiry_days=7, platform_networks=["192.0.2.0/24"])
+    entry = report["vantage_points"]["h"]["names"]["a.example"]
+    assert entry["addresses"][0]["expiring"] is True
+    assert entry["error_codes"] == ["off-platform"]
+    strict = federation_report({"h": result}, now=0, certificate_expiry_days=7, certificate_expiry_error=True)
+    assert strict["vantage_points"]["h"]["names"]["a.example"]["error_codes"] == ["certificate-expiring"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"certificate_expiry_days": "14"}, "certificate_expiry_days must be a number"),
+        ({"certificate_expiry_days": -1}, "certificate_expiry_days must be a number"),
+        ({"certificate_expiry_error": "yes"}, "certificate_expiry_error must be true or false"),
+        ({"platform_networks": ["192.0.2.0/33"]}, "platform network '192.0.2.0/33'"),
+    ],
+)
+def test_report_options_are_checked(options, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        federation_report({"h": RESULT}, **options)

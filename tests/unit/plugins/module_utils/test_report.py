@@ -20,10 +20,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ansible_collections.matrixops.delegation.plugins.module_utils._report import (
     REPORT_SCHEMA,
+    Policy,
     ReportError,
     build_report,
     days_left,
+    is_no_route,
     junit_xml,
+    parse_networks,
     prometheus_text,
 )
 
@@ -116,9 +119,10 @@ def test_report_of_server_names_results_keyed_by_vantage_host_matches_the_schema
     assert bad["error_codes"] == ["connection-refused", "keys-expired"]
     assert bad["seconds"] == 1.235
     assert bad["families"] == {
-        "ipv4": {"ok": True, "addresses": 1, "failed": 0},
-        "ipv6": {"ok": False, "addresses": 1, "failed": 1},
+        "ipv4": {"ok": True, "addresses": 1, "failed": 0, "no_route": 0},
+        "ipv6": {"ok": False, "addresses": 1, "failed": 1, "no_route": 0},
     }
+    assert (bad["state"], bad["module_ok"]) == ("failed", False)
     assert bad["addresses"][1]["state"] == "error"
     assert bad["addresses"][1]["tls_version"] is None
 
@@ -158,6 +162,7 @@ def test_a_vantage_point_that_could_not_check_has_an_error_and_fails_the_report(
         "error": error,
         "checked": 0,
         "failed_names": [],
+        "no_route_names": [],
         "names": {},
     }
     assert report["ok"] is False
@@ -255,3 +260,129 @@ def test_metric_label_values_are_escaped():
 def test_metrics_refuse_what_is_not_a_report():
     with pytest.raises(ReportError):
         prometheus_text([])
+
+
+# -- no route from this vantage point, certificate expiry, platform networks ---------------------------------
+UNREACHABLE = "cannot check [2001:db8::1]:8448: cannot connect: Network is unreachable"
+NO_ADDRESS = "no connection to v6.example could be checked"
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (UNREACHABLE, True),
+        ("cannot check [2001:db8::1]:8448: cannot connect: Cannot assign requested address", True),
+        ("cannot check [2001:db8::1]:8448: cannot connect: Address family not supported by protocol", True),
+        ("cannot check 192.0.2.1:8448: cannot connect: No route to host", False),  # maybe the server's side
+        ("cannot check 192.0.2.1:8448: cannot connect: Connection refused", False),
+        (None, False),
+    ],
+)
+def test_no_route_is_told_from_the_connection_error(error, expected):
+    assert is_no_route(error) is expected
+
+
+def v6_unreachable_dual_ok() -> dict:
+    return result(
+        "dual.example",
+        connection("192.0.2.1"),
+        connection("2001:db8::1", ok=False, error=UNREACHABLE, not_after=None),
+        errors=(UNREACHABLE,),
+        codes=("cannot-connect",),
+    )
+
+
+def test_a_dual_stack_name_whose_ipv6_is_unreachable_from_here_is_ok_with_a_warning():
+    report = build_report({"v4only": v6_unreachable_dual_ok()}, now=NOW)
+    jsonschema.validate(report, REPORT_SCHEMA)
+    entry = report["vantage_points"]["v4only"]["names"]["dual.example"]
+    assert (entry["state"], entry["ok"], entry["module_ok"]) == ("ok", True, False)
+    assert [a["state"] for a in entry["addresses"]] == ["ok", "no-route"]
+    assert entry["families"]["ipv6"] == {"ok": True, "addresses": 1, "failed": 0, "no_route": 1}
+    assert "no IPv6 route from this vantage point: 1 address(es) not checked" in entry["warnings"]
+    assert report["ok"] is True
+
+
+def test_an_ipv6_only_name_from_an_ipv4_only_vantage_is_no_route_not_failed():
+    only_v6 = result(
+        "v6.example",
+        connection("2001:db8::1", ok=False, error=UNREACHABLE, not_after=None),
+        errors=(UNREACHABLE,),
+        codes=("cannot-connect",),
+    )
+    only_v6["errors"].append(NO_ADDRESS)  # what the module adds when nothing was checked ...
+    only_v6["error_codes"].append("no-address")
+    report = build_report({"v4only": only_v6}, now=NOW)
+    entry = report["vantage_points"]["v4only"]["names"]["v6.example"]
+    assert (entry["state"], entry["ok"]) == ("no-route", False)
+    assert report["vantage_points"]["v4only"]["no_route_names"] == ["v6.example"]
+    assert report["vantage_points"]["v4only"]["failed_names"] == []
+    assert report["no_route_names"] == ["v6.example"]
+    assert report["ok"] is True  # nothing is known to be broken
+    case = ET.fromstring(junit_xml(report)).find("testsuite/testcase")
+    assert case.find("skipped").get("message").startswith("no IPv6 route")
+    assert case.find("failure") is None
+    got = samples(prometheus_text(report))
+    labels = (("server_name", "v6.example"), ("vantage", "v4only"))
+    assert not any(name == "matrix_federation_ok" for name, _labels in got)  # unknown, not a false 0
+    assert got[("matrix_federation_no_route", (("family", "ipv6"), *labels))] == 1
+
+
+def test_no_route_and_another_problem_is_failed():
+    other = v6_unreachable_dual_ok()
+    other["errors"].append("expected_target x:1 is not where dual.example resolves to")
+    other["error_codes"].append("delegation-elsewhere")
+    entry = build_report({"v": other}, now=NOW)["vantage_points"]["v"]["names"]["dual.example"]
+    assert entry["state"] == "failed"
+
+
+def test_expiring_certificates_warn_by_default_and_fail_when_asked():
+    warned = build_report({"v": GOOD}, now=NOW, policy=Policy(expiry_days=14))["vantage_points"]["v"]
+    entry = warned["names"]["good.example"]
+    assert [a["expiring"] for a in entry["addresses"]] == [False, True]  # 30 and 10 days left
+    assert entry["ok"] is True
+    assert any(
+        w.startswith("the certificate presented by [2001:db8::1]:8448 expires in 10 days") for w in entry["warnings"]
+    )
+    failed = build_report({"v": GOOD}, now=NOW, policy=Policy(expiry_days=14, expiry_error=True))["vantage_points"]["v"]
+    entry = failed["names"]["good.example"]
+    assert (entry["state"], failed["failed_names"]) == ("failed", ["good.example"])
+    assert entry["error_codes"] == ["certificate-expiring"]
+    assert "within the threshold of 14 days: renew it" in entry["errors"][0]
+    jsonschema.validate(build_report({"v": GOOD}, now=NOW, policy=Policy(expiry_days=14)), REPORT_SCHEMA)
+
+
+def test_addresses_outside_the_platform_networks_fail_the_name():
+    policy = Policy(networks=parse_networks(["192.0.2.0/24", "2001:db8::1"]))
+    inside = build_report({"v": GOOD}, now=NOW, policy=policy)["vantage_points"]["v"]["names"]["good.example"]
+    assert inside["ok"] is True
+    assert [a["on_platform"] for a in inside["addresses"]] == [True, True]
+    moved = result("moved.example", connection("198.51.100.9"))
+    entry = build_report({"v": moved}, now=NOW, policy=policy)["vantage_points"]["v"]["names"]["moved.example"]
+    assert entry["state"] == "failed"
+    assert entry["error_codes"] == ["off-platform"]
+    assert entry["errors"][0].startswith("198.51.100.9 (target matrix.example.com:8448) is not on the platform")
+
+
+@pytest.mark.parametrize("value", ["192.0.2.0/24", ["not-a-network"], 5])
+def test_platform_networks_must_be_a_list_of_addresses_or_networks(value):
+    with pytest.raises(ReportError, match="platform network"):
+        parse_networks(value)
+
+
+def test_a_well_known_file_out_of_reach_makes_the_fallback_target_no_route_not_a_wrong_delegation():
+    fallback = result(
+        "wk.example",
+        connection("2001:db8::1", ok=False, error=UNREACHABLE, not_after=None),
+        errors=(UNREACHABLE, "expected_target m.example:443 is not where wk.example resolves to"),
+        codes=("cannot-connect", "delegation-elsewhere"),
+    )
+    fallback["resolution"]["well_known"] = {
+        "url": "https://wk.example/.well-known/matrix/server",
+        "error": "cannot connect: Network is unreachable",
+    }
+    entry = build_report({"v": fallback}, now=NOW)["vantage_points"]["v"]["names"]["wk.example"]
+    assert entry["state"] == "no-route"
+    assert any("well-known file" in w for w in entry["warnings"])
+    fallback["error_codes"][1] = "keys-expired"  # a problem of its own: failed all the same
+    assert build_report({"v": fallback}, now=NOW)["vantage_points"]["v"]["names"]["wk.example"]["state"] == "failed"
