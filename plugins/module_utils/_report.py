@@ -21,13 +21,15 @@ What a vantage host's result may be (``build_report`` accepts each):
 from __future__ import annotations
 
 import datetime as _dt
-import ipaddress
-import math
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from ._check_policy import days_left, is_no_route, on_platform, parse_time
+from ._check_policy import family_of as family
+from ._check_policy import parse_networks as _parse_networks
 
 REPORT_VERSION = 1
 METRIC_PREFIX = "matrix_federation"
@@ -49,40 +51,15 @@ class ReportError(ValueError):
     """The input is not federation_check results (or not a report)."""
 
 
-# -- what the report judges on top of the module's results ---------------------------------------------
-#: Connection errors that mean "this vantage point has no route for the address's family", not "the
-#: server is broken": ENETUNREACH (no route at all), EADDRNOTAVAIL (no source address of that family,
-#: e.g. IPv6 disabled) and EAFNOSUPPORT (no IPv6 in the kernel). "No route to host" (EHOSTUNREACH) is
-#: not among them: a router near the server says it as well.
-NO_ROUTE_REASONS = (
-    "Network is unreachable",
-    "Cannot assign requested address",
-    "Address family not supported by protocol",
-)
-
-
-def is_no_route(error: Any) -> bool:
-    """Whether a connection's ``error`` says that this vantage point has no route to the address."""
-    return isinstance(error, str) and any(reason in error for reason in NO_ROUTE_REASONS)
-
-
 def parse_networks(values: Any) -> list:
-    """``["192.0.2.0/24", "2001:db8::7"]`` → networks (an address is its own /32 or /128)."""
-    if values is None:
-        return []
-    if isinstance(values, str) or not isinstance(values, Iterable):
-        raise ReportError(f"platform networks must be a list of addresses or networks (CIDR), got {values!r}")
-    networks = []
-    for value in values:
-        try:
-            networks.append(ipaddress.ip_network(str(value).strip(), strict=False))
-        except ValueError as exc:
-            raise ReportError(
-                f"platform network {value!r} is neither an IP address nor a network like 192.0.2.0/24: {exc}"
-            ) from exc
-    return networks
+    """``["192.0.2.0/24", "2001:db8::7"]`` → networks; ReportError names a value that is neither."""
+    try:
+        return _parse_networks(values)
+    except ValueError as exc:
+        raise ReportError(str(exc)) from exc
 
 
+# -- what the report judges on top of the module's results ---------------------------------------------
 @dataclass(frozen=True)
 class Policy:
     """What the report judges beyond the module: certificate expiry and "still on our platform".
@@ -97,45 +74,9 @@ class Policy:
     networks: list = field(default_factory=list)
 
 
-def _on_platform(address: Any, networks: list) -> bool:
-    try:
-        parsed = ipaddress.ip_address(str(address))
-    except ValueError:
-        return False
-    return any(parsed in network for network in networks)
-
-
 # -- the JSON report --------------------------------------------------------------------------------
 def _timestamp(seconds: float) -> str:
     return _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_time(text: Any) -> float | None:
-    """``2027-01-01T00:00:00Z`` (the module's ``not_after``) → seconds since the epoch."""
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        parsed = _dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
-    except ValueError:
-        try:
-            parsed = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=_dt.timezone.utc)
-    return parsed.timestamp()
-
-
-def days_left(not_after: Any, now: float) -> int | None:
-    """Whole days until ``not_after`` (negative once expired, rounded down); None when unknown."""
-    expiry = _parse_time(not_after)
-    if expiry is None:
-        return None
-    return math.floor((expiry - now) / 86400)
-
-
-def family(address: Any) -> str:
-    return "ipv6" if isinstance(address, str) and ":" in address else "ipv4"
 
 
 def _name_results(value: Any) -> tuple[list[Mapping], str | None]:
@@ -227,19 +168,20 @@ def _judge(entry: dict, codes: list[str], policy: Policy, well_known_no_route: b
         shown = ", ".join(str(network) for network in policy.networks)
         for target in entry["targets"]:
             for address in target["addresses"]:
-                if not _on_platform(address, policy.networks):
+                if not on_platform(address, policy.networks):
                     errors.append(
                         f"{address} (target {target['host']}:{target['port']}) is not on the platform ({shown}): "
                         "the name is served elsewhere, or the platform networks need this address"
                     )
                     codes.append("off-platform")
         for address in entry["addresses"]:
-            address["on_platform"] = _on_platform(address["address"], policy.networks)
+            address["on_platform"] = on_platform(address["address"], policy.networks)
     # Lines that only say "no route from here" (a connection's, or the well-known fetch's) are not
     # known problems of the server.
-    no_route = [error for error in errors if is_no_route(error)]
+    # (federation_check 0.2 reports these itself: connection state no-route, and the no-route code)
+    no_route = [error for error, code in zip(errors, codes) if is_no_route(error) or code == "no-route"]
     consequences = {"no-address"} | ({"delegation-elsewhere"} if well_known_no_route else set())
-    rest = [code for error, code in zip(errors, codes) if not is_no_route(error)]
+    rest = [code for error, code in zip(errors, codes) if not is_no_route(error) and code != "no-route"]
     unreached = [a for a in entry["addresses"] if a["state"] == "no-route"]
     reached = [a for a in entry["addresses"] if a["state"] != "no-route"]
     if not no_route and not well_known_no_route:
@@ -473,7 +415,7 @@ def prometheus_text(report: Any) -> str:
             if entry.get("seconds") is not None:
                 samples["check_seconds"].append(f"{_labels(**labels)} {_number(entry['seconds'])}")
             samples["errors"].append(f"{_labels(**labels)} {_number(len(entry.get('errors') or []))}")
-    generated = _parse_time(report.get("generated"))
+    generated = parse_time(report.get("generated"))
     if generated is not None:
         samples["last_run_timestamp_seconds"].append(f" {_number(generated)}")
     lines: list[str] = []

@@ -386,3 +386,15 @@ def test_a_well_known_file_out_of_reach_makes_the_fallback_target_no_route_not_a
     assert any("well-known file" in w for w in entry["warnings"])
     fallback["error_codes"][1] = "keys-expired"  # a problem of its own: failed all the same
     assert build_report({"v": fallback}, now=NOW)["vantage_points"]["v"]["names"]["wk.example"]["state"] == "failed"
+
+
+def test_the_modules_own_no_route_code_makes_the_name_no_route():
+    """federation_check 0.2 keeps no-route connections out of the errors and says no-route itself."""
+    only_v6 = result(
+        "v6.example", {**connection("2001:db8::1", ok=False, error=UNREACHABLE, not_after=None), "state": "no-route"}
+    )
+    only_v6["errors"] = ["no IPv6 route from this host to any address of v6.example: it could not be checked from here"]
+    only_v6["error_codes"] = ["no-route"]
+    entry = build_report({"v": only_v6}, now=NOW)["vantage_points"]["v"]["names"]["v6.example"]
+    assert (entry["state"], entry["ok"]) == ("no-route", False)
+    assert entry["addresses"][0]["state"] == "no-route"
