@@ -66,8 +66,9 @@ from typing import Any, TypeVar
 
 import knot
 import pki
+import proc
 
-__all__ = ["PREFIX", "Namespace", "NetnsLab", "clean", "lab_namespaces"]
+__all__ = ["PREFIX", "Namespace", "NetnsLab", "clean", "ip_command", "lab_namespaces"]
 
 PREFIX = "mxo6-"
 CLONE_NEWNET = 0x40000000
@@ -105,11 +106,19 @@ def fleet_label(index: int) -> str:
     return f"f{index:03d}"
 
 
+def ip_command() -> str:
+    """Path of iproute2's ``ip`` (in /usr/sbin on Debian, which may not be on PATH)."""
+    found = proc.find_executable("ip")
+    if found is None:
+        raise RuntimeError("the netns lab needs iproute2's 'ip' command: apt-get install iproute2")
+    return found
+
+
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"ip {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
-    return proc
+    done = subprocess.run([ip_command(), *args], capture_output=True, text=True, check=False)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"ip {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
+    return done
 
 
 def lab_namespaces() -> list[str]:
@@ -161,7 +170,7 @@ class Namespace:
 
     def command(self, *argv: str) -> list[str]:
         """``argv`` run inside the namespace (``ip netns exec``)."""
-        return ["ip", "netns", "exec", self.name, *argv]
+        return [ip_command(), "netns", "exec", self.name, *argv]
 
     def run(self, function: Callable[..., T], *args: Any) -> T:
         """``function(*args)`` in a thread that joined the namespace; its result or its exception.

@@ -49,8 +49,8 @@ def test_namespaces_of_a_crashed_run_are_removed_with_what_runs_in_them(lab):
     child = subprocess.Popen(["sleep", "0"])
     child.wait()
     stale = f"{netns.PREFIX}{child.pid}-crashed"
-    subprocess.run(["ip", "netns", "add", stale], check=True)
-    orphan = subprocess.Popen(["ip", "netns", "exec", stale, "sleep", "600"])
+    subprocess.run([netns.ip_command(), "netns", "add", stale], check=True)
+    orphan = subprocess.Popen(netns.Namespace(stale).command("sleep", "600"))
     try:
         time.sleep(0.2)
         assert stale in netns.lab_namespaces()
@@ -61,7 +61,7 @@ def test_namespaces_of_a_crashed_run_are_removed_with_what_runs_in_them(lab):
     finally:
         if orphan.poll() is None:
             orphan.kill()
-        subprocess.run(["ip", "netns", "del", stale], check=False, capture_output=True)
+        subprocess.run([netns.ip_command(), "netns", "del", stale], check=False, capture_output=True)
 
 
 # -- the collection, run from inside the vantage points -----------------------------------------------
