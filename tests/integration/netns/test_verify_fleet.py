@@ -64,7 +64,7 @@ def fleet_run(lab: netns.NetnsLab, tmp_path_factory: pytest.TempPathFactory):
                 "matrix_verify_vantage_points": {
                     "hosts": {
                         vantage: {"ansible_connection": "local", "ansible_python_interpreter": interpreter}
-                        for vantage, interpreter in interpreters.items()
+                        for vantage, interpreter in {**interpreters, "broken": "/bin/false"}.items()
                     }
                 }
             }
@@ -125,8 +125,11 @@ def test_the_play_fails_on_each_vantage_host_naming_its_failed_names(fleet_run):
         r"no route from ipv4-only to delegated6\.fleet\.test, v6\.fleet\.test:8448 \(not checked, not known to be broken\)",
         flat,
     ), flat[-3000:]
+    # a vantage host where the module cannot run fails, and the reports are written all the same
+    assert "fatal: [broken]: FAILED! => {" in fleet_run["output"]
+    assert re.search(r"The federation check could not run on broken: \S", flat), flat[-3000:]
     # the first host also wrote the three reports (run_once, on the controller)
-    for host, ok, changed in (("dual-stack", 6, 3), ("ipv4-only", 3, 0)):
+    for host, ok, changed in (("dual-stack", 6, 3), ("ipv4-only", 3, 0), ("broken", 2, 0)):
         recap = rf"{host}\s+: ok={ok}\s+changed={changed}\s+unreachable=0\s+failed=1"
         assert re.search(recap, fleet_run["output"]), fleet_run["output"][-2000:]
 
@@ -134,7 +137,9 @@ def test_the_play_fails_on_each_vantage_host_naming_its_failed_names(fleet_run):
 def test_json_report_matches_its_schema_and_keys_results_by_vantage_host(fleet_run):
     data = report(fleet_run)
     jsonschema.validate(data, REPORT_SCHEMA)
-    assert set(data["vantage_points"]) == {"dual-stack", "ipv4-only"}
+    assert set(data["vantage_points"]) == {"dual-stack", "ipv4-only", "broken"}
+    assert data["failed_vantage_points"] == ["broken"]
+    assert data["vantage_points"]["broken"]["checked"] == 0 and data["vantage_points"]["broken"]["error"]
     for vantage, failed in (("dual-stack", FAILED_FROM_DUAL_STACK), ("ipv4-only", FAILED_FROM_IPV4_ONLY)):
         point = data["vantage_points"][vantage]
         assert point["checked"] == 54
@@ -197,9 +202,10 @@ def _generated(data: dict) -> float:
 
 def test_junit_has_a_case_per_name_and_vantage_point_and_a_failure_per_failed_name(fleet_run):
     root = ET.parse(fleet_run["workdir"] / "junit.xml").getroot()
-    assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == ("108", "3", "0", "2")
+    assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == ("109", "3", "1", "2")
     suites = {suite.get("hostname"): suite for suite in root.findall("testsuite")}
-    assert set(suites) == {"dual-stack", "ipv4-only"}
+    assert set(suites) == {"dual-stack", "ipv4-only", "broken"}
+    assert suites["broken"].find("testcase/error") is not None
     failures = {case.get("name"): case.find("failure") for case in suites["ipv4-only"].findall("testcase")}
     assert {name for name, failure in failures.items() if failure is not None} == FAILED_FROM_IPV4_ONLY
     skipped = {case.get("name"): case.find("skipped") for case in suites["ipv4-only"].findall("testcase")}
@@ -229,6 +235,7 @@ def test_metrics_parse_with_the_prometheus_parser(fleet_run):
     days = families["matrix_federation_certificate_days_left"].samples
     assert days and all(sample.value > 0 for sample in days)
     assert {s.labels["vantage"]: s.value for s in families["matrix_federation_vantage_ok"].samples} == {
+        "broken": 0,
         "dual-stack": 0,
         "ipv4-only": 0,
     }
