@@ -7,8 +7,8 @@ Usage (``make bench`` runs it with the defaults; ``make bench BENCH_ARGS='--runs
 ``tests`` and ``tests/lab`` must be on ``PYTHONPATH``, for ``support`` and ``pki``)::
 
     PYTHONPATH=tests:tests/lab .venv/bin/python benchmarks/bench.py [--names 1000] [--delay 0.05] [--runs 3]
-        [--baseline-names N] [--check-names 50] [--concurrency 64,128] [--only 0,1,2,3,4]
-        [--json FILE] [--keep DIR]
+        [--baseline-names N] [--check-names 50] [--concurrency 64,128] [--only 0,1,2,3,4,5,S]
+        [--sizes 300,1000] [--synapse-python PATH] [--json FILE] [--keep DIR]
 
 Scenarios (see docs/performance.md):
 
@@ -18,7 +18,12 @@ Scenarios (see docs/performance.md):
 2. one task resolving a list in which every name appears three times in a row;
 3. the N names with ``concurrency: 1`` (``--baseline-names`` resolves fewer names and scales
    the task time linearly to N: the row then says EXTRAPOLATED);
-4. ``federation_check`` for ``--check-names`` names, through the collection's ``verify`` playbook.
+4. ``federation_check`` for ``--check-names`` names, through the collection's ``verify`` playbook
+   (one module run per name);
+5. ``federation_check`` with ``server_names``: all N names in one module run, default options;
+S. the reference: Synapse's own resolver (``synapse_reference.py``, in the lab's Synapse
+   virtualenv, a subprocess) on the same world, next to (1) for each of ``--sizes`` names (the
+   first N of the world's names): the side-by-side table with the ratio project / Synapse.
 
 For each it prints the wall time of ``ansible-playbook`` (median of ``--runs``), the time of the
 task itself, the peak memory of the ``ansible-playbook`` process tree (the sum of the RSS of its
@@ -48,7 +53,12 @@ from pathlib import Path
 import bench_world
 from support.playbook import ansible_playbook, environment
 
+from ansible_collections.matrixops.delegation.plugins.module_utils._resolver import ResolveOptions
+
+DEFAULT_CONCURRENCY = ResolveOptions().concurrency  # the lookup's default (of the collection measured)
+
 LOOKUP = "matrixops.delegation.resolve"
+DEFAULT_MARK = "def"  # the concurrency column when the option is not passed (the default, 64)
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 SAMPLE_SECONDS = 0.02
 WORLD_LIFETIME = 4 * 3600  # the world process stops by itself after this long, whatever happens
@@ -219,6 +229,8 @@ class Scenario:
     check: bool = False  # federation_check instead of the lookup
     repeat: int = 1  # each name this many times in a row in the terms
     extrapolate_to: int | None = None  # resolve fewer names, scale the times to this many
+    many: bool = False  # federation_check with server_names (one module run)
+    reference: bool = False  # Synapse's resolver (synapse_reference.py), not ansible-playbook
 
 
 @dataclass
@@ -290,12 +302,122 @@ def check_playbook(scenario: Scenario, world: WorldProcess, workdir: Path) -> li
     return ["-i", "localhost,", "matrixops.delegation.verify", "-e", "@bench_vars.json"]
 
 
-def measure(scenario: Scenario, world: WorldProcess, runs: int, keep: Path | None) -> Measurement:
-    result = Measurement(scenario)
-    for attempt in range(runs):
+def many_playbook(scenario: Scenario, world: WorldProcess, workdir: Path) -> list[str]:
+    data = {"bench_names": {name.server_name: f"{name.target[0]}:{name.target[1]}" for name in scenario.names}}
+    (workdir / "bench_vars.json").write_text(json.dumps(data))
+    play = [
+        {
+            "name": f"Benchmark {scenario.key}",
+            "hosts": "localhost",
+            "connection": "local",
+            "gather_facts": False,
+            "vars_files": ["bench_vars.json"],
+            "tasks": [
+                {
+                    "name": "Check federation of the server names",
+                    "matrixops.delegation.federation_check": {
+                        "server_names": "{{ bench_names }}",
+                        "nameservers": [world.nameserver],
+                        "ca_path": world.ca_path,
+                        "allow_private_addresses": True,
+                    },
+                    "register": "bench_check",
+                },
+                {
+                    "name": "Check every name passed",
+                    "ansible.builtin.assert": {
+                        "that": ["bench_check.ok", "bench_check.results | length == bench_names | length"],
+                        "quiet": True,
+                    },
+                },
+            ],
+        }
+    ]
+    (workdir / "bench.yml").write_text(json.dumps(play, indent=1))
+    return ["-i", "localhost,", "bench.yml"]
+
+
+def synapse_python(explicit: str | None) -> str:
+    """The lab's Synapse virtualenv python (made by tests/lab/synapse.py when missing)."""
+    if explicit:
+        return explicit
+    import synapse as lab_synapse  # tests/lab/synapse.py, the lab helper (not the real package)
+
+    return str(lab_synapse.ensure_venv())
+
+
+def run_reference(scenario: Scenario, world: WorldProcess, workdir: Path, python: str) -> PlaybookRun:
+    """Synapse's resolver on the scenario's names, in its own process; its results are checked."""
+    names_file = workdir / "names.json"
+    names_file.write_text(json.dumps([name.server_name for name in scenario.names]))
+    runner = Path(__file__).resolve().parent / "synapse_reference.py"
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_before = usage.ru_utime + usage.ru_stime
+    started = time.monotonic()
+    process = subprocess.Popen(  # noqa: S603 - our own command line
+        # -I: the real synapse package, never tests/lab/synapse.py from PYTHONPATH
+        [python, "-I", str(runner), "--nameserver", world.nameserver, "--ca", world.ca_path, str(names_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    peak, processes = 0, 0
+    while process.poll() is None:
+        rss, count = tree_rss(process.pid)
+        if rss > peak:
+            peak, processes = rss, count
+        time.sleep(SAMPLE_SECONDS)
+    out, err = process.communicate()
+    wall = time.monotonic() - started
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = usage.ru_utime + usage.ru_stime - cpu_before
+    if process.returncode != 0:
+        raise SystemExit(f"the Synapse reference runner failed (rc {process.returncode}):\n{err[-3000:]}")
+    report = json.loads(out)
+    results = report["results"]
+    wrong = [
+        f"{name.server_name}: {results.get(name.server_name)} (expected {list(name.target)})"
+        for name in scenario.names
+        if results.get(name.server_name) != list(name.target)
+    ]
+    if wrong:
+        raise SystemExit(f"Synapse's resolver resolved {len(wrong)} names differently: {wrong[:5]}")
+    return PlaybookRun(0, wall, report["resolve_wall"], peak, processes, cpu, err)
+
+
+def measure(
+    scenario: Scenario,
+    world: WorldProcess,
+    runs: int,
+    keep: Path | None,
+    python: str | None = None,
+    *,
+    result: Measurement | None = None,
+    attempts: range | None = None,
+) -> Measurement:
+    """Run ``scenario`` ``runs`` times (or only the ``attempts`` given), adding to ``result``."""
+    result = result if result is not None else Measurement(scenario)
+    for attempt in attempts if attempts is not None else range(runs):
         with tempfile.TemporaryDirectory(prefix="matrixops-bench-run-") as tmp:
             workdir = Path(tmp)
-            if scenario.check:
+            if scenario.reference:
+                world.counts()  # reset
+                result.loads.append(os.getloadavg()[0])
+                run = run_reference(scenario, world, workdir, python or synapse_python(None))
+                counts, cpu = world.counts()
+                result.runs.append(run)
+                result.counts.append(counts)
+                result.world_cpu.append(cpu)
+                print(
+                    f"  {scenario.key} run {attempt + 1}/{runs}: wall {run.wall:.2f} s, resolution {run.task:.2f} s, "
+                    f"peak RSS {run.peak_rss / 2**20:.0f} MB, CPU Synapse {run.cpu:.2f} s + world {cpu:.2f} s, "
+                    f"load before {result.loads[-1]:.2f}",
+                    flush=True,
+                )
+                continue
+            if scenario.many:
+                args, prefix = many_playbook(scenario, world, workdir), "Check federation of"
+            elif scenario.check:
                 args, prefix = check_playbook(scenario, world, workdir), "Check federation"
             else:
                 args, prefix = resolve_playbook(scenario, world, workdir), "Resolve the server names"
@@ -329,9 +451,9 @@ def measure(scenario: Scenario, world: WorldProcess, runs: int, keep: Path | Non
 def per_name(measurement: Measurement) -> dict | None:
     """Counts per name against the minimum, for the run with the median wall time."""
     scenario = measurement.scenario
-    if not scenario.names:
-        return None
-    minimum = bench_world.CHECK_MINIMUM if scenario.check else bench_world.RESOLVE_MINIMUM
+    if not scenario.names or scenario.reference:
+        return None  # Synapse's resolver is not held to this project's minimum counts
+    minimum = bench_world.CHECK_MINIMUM if scenario.check or scenario.many else bench_world.RESOLVE_MINIMUM
     order = sorted(range(len(measurement.runs)), key=lambda i: measurement.runs[i].wall)
     counts = measurement.counts[order[len(order) // 2]]
     result: dict = {"unattributed": {what: counts[what].get("unattributed", 0) for what in ("dns", "tls", "http")}}
@@ -374,6 +496,8 @@ def summary(measurement: Measurement) -> dict:
         "terms": scenario.terms,
         "concurrency": scenario.concurrency,
         "check": scenario.check,
+        "many": scenario.many,
+        "reference": scenario.reference,
         "runs": len(walls),
         "wall_median": statistics.median(walls),
         "wall_all": walls,
@@ -420,7 +544,7 @@ def print_table(rows: list[dict], args: argparse.Namespace) -> None:
             http_cell = f"{counts['http']['per_name']:.2f} ({counts['http']['minimum']:.0f})"
             over = str(sum(counts[what]["over"] + counts[what]["under"] for what in ("dns", "tls", "http")))
         print(
-            f"{row['title']:<31} {row['terms']:>5} {row['concurrency'] or '16*':>4} "
+            f"{row['title']:<31} {row['terms']:>5} {row['concurrency'] or DEFAULT_MARK:>4} "
             f"{_cell(row['wall_median'], 6)} {_cell(row['task_median'], 6)} {_cell(row['network_median'], 6)} "
             f"{cpu:>11} {row['peak_rss_mb']:>7.0f} {dns_cell:>14} {tls_cell:>9} {http_cell:>9} {over:>4} "
             f"{row['load_max']:>5.2f}"
@@ -432,7 +556,8 @@ def print_table(rows: list[dict], args: argparse.Namespace) -> None:
                 f"wall {row['wall_extrapolated'] or 0:.1f} s (the rest of the wall time kept as measured)"
             )
     print(
-        "conc 16* = the default (option not passed). task s = the lookup (or federation_check) task alone;\n"
+        f"conc {DEFAULT_MARK} = the default (option not passed). task s = the lookup (or federation_check) task\n"
+        "alone (for Synapse: its resolution alone; its wall s is the whole process, Python start included);\n"
         "net s = first query to last answer, as the world saw it. CPU s = ansible-playbook tree + world.\n"
         "peak MB = the highest sum of the RSS of the ansible-playbook processes. DNS/TLS/HTTP per name =\n"
         "queries, handshakes, requests counted by the world (spec minimum in brackets); over = names\n"
@@ -441,7 +566,7 @@ def print_table(rows: list[dict], args: argparse.Namespace) -> None:
     )
     print()
     print("Per path (min..max per name, spec minimum in brackets):")
-    shown = {"1", "4"}
+    shown = {"1", "4", "5"}
     for row in rows:
         if row["key"] not in shown or row["counts"] is None:
             continue
@@ -456,7 +581,45 @@ def print_table(rows: list[dict], args: argparse.Namespace) -> None:
     if unattributed:
         print(f"Unattributed (names outside the world): {unattributed}")
     print()
+    print_side_by_side(rows)
     targets(rows)
+
+
+def side_by_side(rows: list[dict]) -> dict[int, tuple[dict, dict]]:
+    """{names: (the project's lookup row at default options, Synapse's row)} for each reference size."""
+    by_key = {row["key"]: row for row in rows}
+    pairs = {}
+    for row in rows:
+        if not row["reference"]:
+            continue
+        size = row["names"]
+        ours = by_key.get(f"1n{size}") or (by_key.get("1") if by_key.get("1", {}).get("names") == size else None)
+        if ours is not None:
+            pairs[size] = (ours, row)
+    return pairs
+
+
+def print_side_by_side(rows: list[dict]) -> None:
+    pairs = side_by_side(rows)
+    if not pairs:
+        return
+    print("Side by side: the resolve lookup (ansible-playbook, default options) and Synapse's own resolver")
+    header = (
+        f"{'names':>5} {'project wall s':>14} {'project CPU s':>13} {'Synapse wall s':>14} {'(resolution s)':>14} "
+        f"{'Synapse CPU s':>13} {'ratio project/Synapse':>21}"
+    )
+    print(header)
+    print("-" * len(header))
+    for size, (ours, synapse) in sorted(pairs.items()):
+        print(
+            f"{size:>5} {ours['wall_median']:>14.2f} {ours['ansible_cpu_median']:>13.2f} "
+            f"{synapse['wall_median']:>14.2f} {synapse['task_median']:>14.2f} {synapse['ansible_cpu_median']:>13.2f} "
+            f"{ours['wall_median'] / synapse['wall_median']:>21.2f}"
+        )
+    print(
+        "wall = the whole process (ansible-playbook; Synapse's runner: Python, Twisted and Synapse imports\n"
+        "included); (resolution s) = Synapse's resolution alone. CPU = user + system of that process tree.\n"
+    )
 
 
 def targets(rows: list[dict]) -> None:
@@ -464,9 +627,9 @@ def targets(rows: list[dict]) -> None:
     by_key = {row["key"]: row for row in rows}
     lines = []
     first = by_key.get("1")
-    for key in [k for k in by_key if k.startswith("1")]:
+    for key in [k for k in by_key if k.startswith("1") and not k.startswith("1n")]:
         row = by_key[key]
-        conc = row["concurrency"] or 16
+        conc = row["concurrency"] or DEFAULT_CONCURRENCY
         lines.append(
             f"(1) {row['names']} names < 5 s wall at concurrency {conc}: {row['wall_median']:.2f} s "
             f"-> {'MET' if row['wall_median'] < 5 else 'NOT MET'}"
@@ -478,13 +641,25 @@ def targets(rows: list[dict]) -> None:
         base = by_key["3"]
         base_wall = base["wall_extrapolated"] or base["wall_median"]
         label = " (EXTRAPOLATED baseline)" if base["extrapolated_to"] else ""
-        for key in [k for k in by_key if k.startswith("1")]:
+        for key in [k for k in by_key if k.startswith("1") and not k.startswith("1n")]:
             row = by_key[key]
             speedup = base_wall / row["wall_median"]
             lines.append(
-                f"(1) at concurrency {row['concurrency'] or 16} >= 20 x faster than (3): {speedup:.1f} x{label} -> "
+                f"(1) at concurrency {row['concurrency'] or DEFAULT_CONCURRENCY} >= 20 x faster than (3): {speedup:.1f} x{label} -> "
                 f"{'MET' if speedup >= 20 else 'NOT MET'}"
             )
+    for size, (ours, synapse) in side_by_side(rows).items():
+        lines.append(
+            f"{size} names: project {ours['wall_median']:.2f} s <= Synapse {synapse['wall_median']:.2f} s "
+            f"(ratio {ours['wall_median'] / synapse['wall_median']:.2f}) -> "
+            f"{'MET' if ours['wall_median'] <= synapse['wall_median'] else 'NOT MET'}"
+        )
+    if "5" in by_key:
+        row = by_key["5"]
+        lines.append(
+            f"(5) federation_check server_names, {row['names']} names < 20 s wall: {row['wall_median']:.2f} s -> "
+            f"{'MET' if row['wall_median'] < 20 else 'NOT MET'}"
+        )
     over = {
         row["key"]: sum(row["counts"][w]["over"] + row["counts"][w]["under"] for w in ("dns", "tls", "http"))
         for row in rows
@@ -520,7 +695,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default="64,128",
         help="extra concurrency values for (1), comma-separated ('' for none; default 64,128)",
     )
-    parser.add_argument("--only", default="0,1,2,3,4", help="scenarios to run (default 0,1,2,3,4; 0 = control)")
+    parser.add_argument(
+        "--only", default="0,1,2,3,4,5,S", help="scenarios to run (default 0,1,2,3,4,5,S; 0 = control, S = Synapse)"
+    )
+    parser.add_argument(
+        "--sizes", default="300,1000", help="name counts for the Synapse side-by-side (S), comma-separated (300,1000)"
+    )
+    parser.add_argument(
+        "--synapse-python",
+        help="python of a virtualenv with matrix-synapse (default: the lab's, tests/lab/synapse.py makes it)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     parser.add_argument("--keep", type=Path, help="keep each run's ansible-playbook output in this directory")
     args = parser.parse_args(argv)
@@ -549,6 +733,20 @@ def scenarios(args: argparse.Namespace, names: list[bench_world.BenchName]) -> l
     if "4" in only:
         subset = names[: min(args.check_names, len(names))]
         result.append(Scenario("4", "(4) federation_check (verify)", subset, len(subset), None, check=True))
+    if "5" in only:
+        result.append(Scenario("5", "(5) federation_check server_names", names, len(names), None, many=True))
+    if "S" in only:
+        for size in [int(v) for v in args.sizes.split(",") if v.strip()]:
+            subset = names[: min(size, len(names))]
+            if len(subset) != len(names) or "1" not in only:
+                result.append(
+                    Scenario(f"1n{len(subset)}", f"(1) lookup, {len(subset)} names, default", subset, len(subset), None)
+                )
+            result.append(
+                Scenario(
+                    f"S{len(subset)}", f"(S) Synapse, {len(subset)} names", subset, len(subset), None, reference=True
+                )
+            )
     return result
 
 
@@ -561,13 +759,30 @@ def main(argv: list[str]) -> int:
         f"world on {bench_world.NET}.0/24, {args.names} names, delay {args.delay * 1000:.0f} ms"
     )
     rows = []
+    python = synapse_python(args.synapse_python) if any(s.reference for s in chosen) else None
     with tempfile.TemporaryDirectory(prefix="matrixops-bench-") as tmp:
         world = WorldProcess(Path(tmp), args.names, args.delay)
         try:
-            for scenario in chosen:
-                runs = args.baseline_runs if scenario.key == "3" else args.runs
-                print(f"== {scenario.title}: {scenario.terms} terms, {runs} run(s)", flush=True)
-                rows.append(summary(measure(scenario, world, runs, args.keep)))
+            # Rounds: run 1 of every scenario, then run 2 of every scenario...: the machine's other
+            # load falls on every scenario alike (the side-by-side with Synapse compares runs
+            # minutes apart otherwise).
+            results = {scenario.key: Measurement(scenario) for scenario in chosen}
+            counts = {s.key: args.baseline_runs if s.key == "3" else args.runs for s in chosen}
+            for attempt in range(max(counts.values(), default=0)):
+                for scenario in chosen:
+                    if attempt >= counts[scenario.key]:
+                        continue
+                    print(f"== {scenario.title}: {scenario.terms} terms, run {attempt + 1}", flush=True)
+                    measure(
+                        scenario,
+                        world,
+                        counts[scenario.key],
+                        args.keep,
+                        python,
+                        result=results[scenario.key],
+                        attempts=range(attempt, attempt + 1),
+                    )
+            rows = [summary(results[scenario.key]) for scenario in chosen]
         finally:
             world.stop()
     print_table(rows, args)

@@ -32,9 +32,15 @@ options:
     required: true
   concurrency:
     description:
-      - How many server names are resolved in parallel.
+      - How many server names are resolved in parallel, from 1 to 256.
+      - The default, 64, is chosen from measurement (C(docs/performance.md) in the collection's
+        source) - below it, a many-name lookup waits on the network; above it, on 2 cores, the
+        CPU is the limit and more threads add nothing.
+      - Each name in flight holds at most one socket at a time; the run's threads (and so its
+        file descriptors) are O(concurrency) + 64, lowered when needed to fit under the
+        process's open-file limit (C(ulimit -n)) minus 64.
     type: int
-    default: 16
+    default: 64
 extends_documentation_fragment:
   - matrixops.delegation.resolve
 notes:

@@ -35,6 +35,7 @@ CATALOGUE = {
     "client-cors": "Client file without CORS",
     "client-well-known": "Client well-known problems",
     "support-file": "Support file problems",
+    "check-crashed": "A check that crashed",
 }
 
 

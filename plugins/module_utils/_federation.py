@@ -98,7 +98,9 @@ class FederationChecker(Closing):
         self.resolver.close()
 
     # -- connections --------------------------------------------------------------------------------
-    def check_connection(self, resolution: Resolution, address: str, port: int) -> dict:
+    def check_connection(
+        self, resolution: Resolution, address: str, port: int, warnings: list[str] | None = None
+    ) -> dict:
         endpoint = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
         result: dict[str, Any] = {
             "address": address,
@@ -133,7 +135,9 @@ class FederationChecker(Closing):
                 if self.options.validate_certs:
                     result["error"] = message
                     return result
-                self.warnings.append(f"{message} (ignored: validate_certs is false)")
+                (self.warnings if warnings is None else warnings).append(
+                    f"{message} (ignored: validate_certs is false)"
+                )
             host_header = str(resolution.host_header)
             errors.extend(self._check_keys(session, resolution, host_header, endpoint, result))
             version = self._get_json(session, VERSION_PATH, host_header, endpoint, errors)
@@ -302,6 +306,43 @@ class FederationChecker(Closing):
         report["error"] = str(errors[0]) if errors else None
         return report, errors
 
+    def run_many(
+        self,
+        server_names: dict[str, str | None],
+        *,
+        check_client: bool = False,
+        check_support: bool = False,
+        concurrency: int | None = None,
+    ) -> dict:
+        """Check each name (mapped to its expected target or None), ``concurrency`` names at a time.
+
+        Each name is isolated: an unexpected exception while one name is checked becomes that
+        name's error (code ``check-crashed``), never the run's. Every name shares this run's
+        resolver, memo and thread pool (a delegated host of several names is resolved once).
+        Warnings go to ``self.warnings`` prefixed with their server name.
+        Returns ``{"results": [...] in the order given, "failed_names": [...], "ok": bool}``.
+        """
+        names = list(server_names)
+
+        def one(name: str) -> dict:
+            warnings: list[str] = []
+            try:
+                result = self._run(
+                    name,
+                    expected_target=server_names[name],
+                    check_client=check_client,
+                    check_support=check_support,
+                    warnings=warnings,
+                )
+            except Exception as exc:  # noqa: BLE001 - one name's crash is that name's error
+                result = _crashed(name, exc)
+            self.warnings.extend(f"{name}: {message}" for message in dict.fromkeys(warnings))
+            return result
+
+        results = self.parallel.map(one, names, limit=concurrency or self.options.concurrency)
+        failed = [name for name, result in zip(names, results) if not result["ok"]]
+        return {"results": results, "failed_names": failed, "ok": not failed}
+
     def run(
         self,
         server_name: str,
@@ -309,6 +350,23 @@ class FederationChecker(Closing):
         expected_target: str | None = None,
         check_client: bool = False,
         check_support: bool = False,
+    ) -> dict:
+        return self._run(
+            server_name,
+            expected_target=expected_target,
+            check_client=check_client,
+            check_support=check_support,
+            warnings=self.warnings,
+        )
+
+    def _run(
+        self,
+        server_name: str,
+        *,
+        expected_target: str | None,
+        check_client: bool,
+        check_support: bool,
+        warnings: list[str],
     ) -> dict:
         result: dict[str, Any] = {
             "ok": False,
@@ -347,7 +405,7 @@ class FederationChecker(Closing):
         if resolution is not None:
             result["resolution"] = resolution.to_dict()
             result["server_name"] = resolution.server_name
-            self.warnings.extend(resolution.warnings)
+            warnings.extend(resolution.warnings)
             well_known = resolution.well_known
             if well_known is not None and well_known.error_code is not None:
                 errors.append(Problem(well_known.error_code, f"{well_known.url}: {well_known.error}"))
@@ -355,7 +413,9 @@ class FederationChecker(Closing):
                 (target.host, address, target.port) for target in resolution.targets for address in target.addresses
             ]
             connections = self.parallel.map(
-                lambda endpoint: self.check_connection(resolution, endpoint[1], endpoint[2]), endpoints, limit=8
+                lambda endpoint: self.check_connection(resolution, endpoint[1], endpoint[2], warnings),
+                endpoints,
+                limit=8,
             )
             for connection in connections:
                 version = connection.pop("version", None)
@@ -397,3 +457,25 @@ class FederationChecker(Closing):
                 connection["error"] = str(connection["error"])
         result["summary"] = summarise(result)
         return result
+
+
+def _crashed(server_name: str, exc: Exception) -> dict:
+    """The result of a name whose check raised ``exc``: that name failed, with the reason."""
+    error = Problem(
+        "check-crashed",
+        f"the check of {server_name} stopped on an unexpected {type(exc).__name__}: {exc}; "
+        "check this name alone (server_name) to see the traceback, and report it",
+    )
+    result: dict[str, Any] = {
+        "ok": False,
+        "server_name": server_name,
+        "resolution": None,
+        "connections": [],
+        "version": None,
+        "client": None,
+        "support": None,
+        "errors": [str(error)],
+        "error_codes": [error.code],
+    }
+    result["summary"] = summarise(result)
+    return result

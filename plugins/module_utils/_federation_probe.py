@@ -43,10 +43,15 @@ class HttpsProbe:
         options = resolver.options
         self.resolver = resolver
         self.timeout = options.timeout
-        try:
-            self.verifying = make_ssl_context(ca_path=options.ca_path, validate_certs=True)
-        except HttpsError as exc:
-            raise ConfigError(str(exc)) from exc
+        # One verifying context per run: the resolver's own when it verifies (the CA bundle is
+        # read and parsed once), a verifying one of its own when validate_certs is false.
+        if options.validate_certs:
+            self.verifying = resolver.https.context
+        else:
+            try:
+                self.verifying = make_ssl_context(ca_path=options.ca_path, validate_certs=True)
+            except HttpsError as exc:
+                raise ConfigError(str(exc)) from exc
         self.inspecting = make_ssl_context(validate_certs=False)
 
     def connect(self, address: str, port: int, *, server_hostname: str) -> _Session:

@@ -10,8 +10,9 @@ the resolution core (``_resolution``, ``_wellknown``), the adapters (``_dns``, `
 
 from __future__ import annotations
 
+import copy
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, Protocol, TypeVar
 
@@ -217,10 +218,55 @@ class Resolution:
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        result = asdict(self)
-        if self.method is not None:
-            result["method"] = str(self.method)
-        return result
+        """The lookup's result dict: plain ``str``/``int``/``list``/``dict`` values, nothing shared.
+
+        Built field by field, not with ``dataclasses.asdict``: ``asdict`` deep-copies every
+        leaf, and under Ansible the names are tagged ``str`` subclasses whose deep copy pickles
+        their tags - the profile of a 1000-name lookup through ``ansible-playbook`` showed 80 %
+        of the worker's Python time there (docs/performance.md). Only ``m_server``, the one
+        value of arbitrary JSON shape, is deep-copied.
+        """
+        well_known = self.well_known
+        return {
+            "server_name": _plain(self.server_name),
+            "method": None if self.method is None else str.__str__(self.method),
+            "delegated_server": _plain(self.delegated_server),
+            "host_header": _plain(self.host_header),
+            "tls_server_name": _plain(self.tls_server_name),
+            "sni": _plain(self.sni),
+            "targets": [
+                {
+                    "host": _plain(target.host),
+                    "port": target.port,
+                    "addresses": [_plain(address) for address in target.addresses],
+                }
+                for target in self.targets
+            ],
+            "well_known": None
+            if well_known is None
+            else {
+                "url": _plain(well_known.url),
+                "status": well_known.status,
+                "m_server": copy.deepcopy(well_known.m_server),
+                "error": _plain(well_known.error),
+                "redirects": [_plain(url) for url in well_known.redirects],
+                "cache_seconds": well_known.cache_seconds,
+            },
+            "srv": [
+                {
+                    "name": _plain(lookup.name),
+                    "records": [dict(record) for record in lookup.records],
+                    "error": _plain(lookup.error),
+                }
+                for lookup in self.srv
+            ],
+            "warnings": [_plain(warning) for warning in self.warnings],
+        }
+
+
+def _plain(value: str | None) -> str | None:
+    """``value`` as an exact ``str`` (a ``str`` subclass, such as Ansible's tagged strings, copied)."""
+    return value if value is None or value.__class__ is str else str.__str__(value)
 
 
 class ResolutionError(Exception):

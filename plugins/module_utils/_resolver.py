@@ -9,6 +9,7 @@ Private module: not part of the collection's public API. Shared by the ``resolve
 
 from __future__ import annotations
 
+import resource
 from dataclasses import dataclass
 
 from ._dns import DnsClient, DnsConfigError, parse_nameservers
@@ -18,13 +19,44 @@ from ._model import SYSTEM_CLOCK, AddressAnswer, Closing, ConfigError, Resolutio
 from ._parallel import ThreadPool
 from ._resolution import MAX_PARALLEL_LOOKUPS, resolve_server_name
 
-__all__ = ["ResolveOptions", "Resolver", "WELL_KNOWN_BUDGET_FACTOR", "NAME_BUDGET_FACTOR"]
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "MAX_CONCURRENCY",
+    "ResolveOptions",
+    "Resolver",
+    "WELL_KNOWN_BUDGET_FACTOR",
+    "NAME_BUDGET_FACTOR",
+    "pool_size",
+]
 
 # Step 3 (the well-known fetch, redirects included) takes at most 3 x timeout; one whole name at
 # most NAME_BUDGET_FACTOR x timeout: step 3, two SRV queries and one round of address lookups
 # (the targets of a name are looked up in parallel only when they are new; see the docs).
 WELL_KNOWN_BUDGET_FACTOR = 3
 NAME_BUDGET_FACTOR = 6
+
+# Names in flight by default: chosen from `make bench` (docs/performance.md, "Concurrency"). With
+# 50 ms per round trip, 16 left the lookup waiting on the network (1000 names x ~4 round trips /
+# 16 >= 11.7 s); above 64 the resolution is CPU-bound on 2 cores and more threads only add
+# switching. MAX_CONCURRENCY bounds what an option may ask for.
+DEFAULT_CONCURRENCY = 64
+MAX_CONCURRENCY = 256
+# Descriptors kept free for everything else of the process (Ansible's own, logs, pipes).
+FD_RESERVE = 64
+
+
+def pool_size(concurrency: int, fd_limit: int | None = None) -> int:
+    """Threads of a run's pool: ``concurrency`` names and 2 x MAX_PARALLEL_LOOKUPS nested lookups.
+
+    Every thread holds at most one socket at a time (a UDP query, or one TLS connection), so the
+    pool size bounds the run's descriptors; it is lowered to fit under the soft RLIMIT_NOFILE
+    (minus FD_RESERVE) so that a low limit slows the run instead of failing names with EMFILE.
+    """
+    wanted = concurrency + 2 * MAX_PARALLEL_LOOKUPS
+    if fd_limit is None:
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        fd_limit = soft if soft != resource.RLIM_INFINITY else wanted + FD_RESERVE
+    return max(2, min(wanted, fd_limit - FD_RESERVE))
 
 
 @dataclass(frozen=True)
@@ -34,7 +66,7 @@ class ResolveOptions:
     ca_path: str | None = None
     validate_certs: bool = True
     allow_private_addresses: bool = False
-    concurrency: int = 16
+    concurrency: int = DEFAULT_CONCURRENCY
 
     @classmethod
     def from_params(cls, params: dict, **overrides: object) -> ResolveOptions:
@@ -50,9 +82,11 @@ class ResolveOptions:
         if (
             not isinstance(self.concurrency, int)
             or isinstance(self.concurrency, bool)
-            or not 1 <= self.concurrency <= 256
+            or not 1 <= self.concurrency <= MAX_CONCURRENCY
         ):
-            raise ConfigError(f"concurrency must be a whole number from 1 to 256, got {self.concurrency!r}")
+            raise ConfigError(
+                f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}, got {self.concurrency!r}"
+            )
 
 
 class Resolver(Closing):
@@ -72,7 +106,7 @@ class Resolver(Closing):
         self.https = HttpsFetcher(
             ca_path=options.ca_path, validate_certs=options.validate_certs, timeout=options.timeout
         )
-        self.pool = ThreadPool(options.concurrency + 2 * MAX_PARALLEL_LOOKUPS)
+        self.pool = ThreadPool(pool_size(options.concurrency))
         try:
             self.dns = DnsClient(nameservers, options.timeout, parallel=self.pool)
         except DnsConfigError as exc:  # dnspython is missing

@@ -26,12 +26,34 @@ options:
   server_name:
     description:
       - The server name to check, as in user IDs (V(example.com)).
+      - Exactly one of O(server_name) and O(server_names) is required.
     type: str
-    required: true
+  server_names:
+    description:
+      - Many server names to check in one run, O(concurrency) at a time, instead of O(server_name).
+      - Either a list of names, or a mapping of each name to its expected target (V(host:port),
+        as O(expected_target)) or to V(null) for no expected target.
+      - Each name is checked exactly as O(server_name) would be and isolated from the others - a
+        failure, or an unexpected exception (code V(check-crashed)), becomes that name's error in
+        RV(results), never the run's. The names share one resolution memo, so a delegated host
+        or SRV target of several names is looked up once.
+      - The result is then RV(results), RV(failed_names) and RV(ok) (the single-name keys are
+        inside each entry of RV(results)); warnings are prefixed with their server name.
+    type: raw
+    version_added: 0.2.0
   expected_target:
     description:
       - V(host:port) that the resolution must reach; the check fails unless some target is it.
+      - Only with O(server_name); with O(server_names) give a mapping of name to expected target.
     type: str
+  concurrency:
+    description:
+      - With O(server_names), how many names are checked at a time (1 to 256).
+      - The default is the P(matrixops.delegation.resolve#lookup) lookup's, chosen from
+        measurement (C(docs/performance.md) in the collection's source).
+    type: int
+    default: 64
+    version_added: 0.2.0
   check_client:
     description:
       - "Also check C(/.well-known/matrix/client) on the server name host, its
@@ -50,6 +72,7 @@ options:
     description:
       - Fail the task when RV(ok) is false, with the first error as message and the whole result
         still returned. With V(false), the task succeeds and RV(ok) tells.
+      - With O(server_names), the message names every failed name with its first error.
     type: bool
     default: true
 extends_documentation_fragment:
@@ -94,6 +117,21 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "{{ federation.summary }}"
 
+- name: Check many names in one run, each against its own expected target (null - any target)
+  matrixops.delegation.federation_check:
+    server_names:
+      example.com: matrix.example.com:443
+      example.org: matrix.example.org:8448
+      example.net: null
+    fail_on_error: false
+  delegate_to: localhost
+  run_once: true
+  register: fleet
+
+- name: Show the names that failed
+  ansible.builtin.debug:
+    msg: "{{ fleet.failed_names }}"
+
 - name: Check a lab setup (private DNS and CA), without failing the play
   matrixops.delegation.federation_check:
     server_name: example.test
@@ -106,20 +144,42 @@ EXAMPLES = r"""
 
 RETURN = r"""
 ok:
-  description: Whether every check passed.
+  description: Whether every check passed (with O(server_names) - for every name).
   returned: always
   type: bool
   sample: true
+results:
+  description:
+    - With O(server_names), one result per distinct name, in the order given - each a dict with
+      the keys returned for O(server_name) (RV(ok), RV(server_name), RV(resolution),
+      RV(connections), RV(version), RV(client), RV(support), RV(errors), RV(error_codes),
+      RV(summary)).
+  returned: when O(server_names) is given
+  type: list
+  elements: dict
+  version_added: 0.2.0
+  sample:
+    - ok: true
+      server_name: example.com
+      errors: []
+      error_codes: []
+failed_names:
+  description: With O(server_names), the names whose check failed, in the order given.
+  returned: when O(server_names) is given
+  type: list
+  elements: str
+  version_added: 0.2.0
+  sample: [example.net]
 server_name:
   description: The normalised server name.
-  returned: always
+  returned: when O(server_name) is given
   type: str
   sample: example.com
 resolution:
   description:
     - Exactly the P(matrixops.delegation.resolve#lookup) lookup's result for the server name
       (as far as it got when resolution failed; V(null) when the name is invalid).
-  returned: always
+  returned: when O(server_name) is given
   type: dict
   sample:
     server_name: example.com
@@ -142,7 +202,7 @@ connections:
       C({server_name: example.com, valid_until_ts: 1790000000000, verify_keys: [ed25519:a_abcd]})."
     - Read it as C(item['keys']) in templates, because C(item.keys) is the dictionary method
       (which is also why ansible-test does not accept it as a documented return key).
-  returned: always
+  returned: when O(server_name) is given
   type: list
   elements: dict
   contains:
@@ -225,23 +285,23 @@ connections:
           sample: true
 version:
   description: The C(server) of C(/_matrix/federation/v1/version) from the first connection that answered.
-  returned: always
+  returned: when O(server_name) is given
   type: dict
   sample: {name: Synapse, version: 1.163.2}
 client:
   description: The client well-known check, V(null) unless O(check_client).
-  returned: always
+  returned: when O(server_name) is given
   type: dict
   sample: {url: "https://example.com/.well-known/matrix/client", status: 200, base_url: "https://matrix.example.com",
            cors: true, versions_ok: true, error: null}
 support:
   description: The support well-known check, V(null) unless O(check_support).
-  returned: always
+  returned: when O(server_name) is given
   type: dict
   sample: {url: "https://example.com/.well-known/matrix/support", status: 200, valid: true, error: null}
 errors:
   description: One line per problem, each saying what to fix.
-  returned: always
+  returned: when O(server_name) is given
   type: list
   elements: str
   sample: ["certificate presented by 198.51.100.7:8448 is valid for matrix.example.com but the spec requires it to be valid for example.com"]
@@ -249,13 +309,13 @@ error_codes:
   description:
     - The stable code of each line of RV(errors), in the same order. The collection's
       C(docs/troubleshooting.md) has a row and a section for each code.
-  returned: always
+  returned: when O(server_name) is given
   type: list
   elements: str
   sample: [certificate-wrong-name]
 summary:
   description: A few human lines, like a federation tester's report.
-  returned: always
+  returned: when O(server_name) is given
   type: str
   sample: |
     Federation report for example.com
@@ -283,12 +343,16 @@ if HAS_DNSPYTHON and HAS_CRYPTOGRAPHY:
     from ansible_collections.matrixops.delegation.plugins.module_utils._model import ConfigError
     from ansible_collections.matrixops.delegation.plugins.module_utils._resolver import ResolveOptions
 
+DEFAULT_CONCURRENCY = 64  # the resolve lookup's default (module_utils/_resolver.py); see docs/performance.md
+
 
 def main():
     module = AnsibleModule(
         argument_spec={
-            "server_name": {"type": "str", "required": True},
+            "server_name": {"type": "str"},
+            "server_names": {"type": "raw"},
             "expected_target": {"type": "str"},
+            "concurrency": {"type": "int", "default": DEFAULT_CONCURRENCY},
             "nameservers": {"type": "list", "elements": "str"},
             "timeout": {"type": "float", "default": 10},
             "ca_path": {"type": "path"},
@@ -298,6 +362,8 @@ def main():
             "check_support": {"type": "bool", "default": False},
             "fail_on_error": {"type": "bool", "default": True},
         },
+        mutually_exclusive=[("server_name", "server_names"), ("server_names", "expected_target")],
+        required_one_of=[("server_name", "server_names")],
         supports_check_mode=True,
     )
     if not HAS_DNSPYTHON:
@@ -305,6 +371,8 @@ def main():
     if not HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography"), exception=str(CRYPTOGRAPHY_IMPORT_ERROR))
     params = module.params
+    if params["server_names"] is not None:
+        check_many(module)
     options = ResolveOptions.from_params(params)
     try:
         with FederationChecker(options) as checker:
@@ -321,6 +389,61 @@ def main():
         module.warn(message)
     if params["fail_on_error"] and not result["ok"]:
         module.fail_json(msg=result["errors"][0], changed=False, **result)
+    module.exit_json(changed=False, **result)
+
+
+def server_names_param(value: object) -> dict:
+    """``server_names`` as {name: expected target or None}; a ValueError says what is wrong."""
+    if isinstance(value, dict):
+        names = {}
+        for name, target in value.items():
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"server_names: every key must be a server name (a string), got {name!r}")
+            if target is not None and not isinstance(target, str):
+                raise ValueError(
+                    f"server_names: the expected target of {name} must be 'host:port' or null, got {target!r}"
+                )
+            names[name] = target or None
+    elif isinstance(value, (list, tuple)):
+        for name in value:
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"server_names: every entry must be a server name (a string), got {name!r}")
+        names = dict.fromkeys(value)
+    else:
+        raise ValueError(
+            f"server_names must be a list of server names or a mapping of name to expected target, "
+            f"got {type(value).__name__}"
+        )
+    if not names:
+        raise ValueError("server_names is empty: give at least one server name")
+    return names
+
+
+def check_many(module: AnsibleModule) -> None:
+    params = module.params
+    try:
+        names = server_names_param(params["server_names"])
+    except ValueError as exc:
+        module.fail_json(msg=f"matrixops.delegation.federation_check: {exc}")
+    options = ResolveOptions.from_params(params, concurrency=params["concurrency"])
+    try:
+        with FederationChecker(options) as checker:
+            result = checker.run_many(names, check_client=params["check_client"], check_support=params["check_support"])
+            warnings = list(dict.fromkeys(checker.warnings))
+    except ConfigError as exc:
+        module.fail_json(msg=f"matrixops.delegation.federation_check: {exc}")
+    for message in warnings:
+        module.warn(message)
+    if params["fail_on_error"] and not result["ok"]:
+        failed = {entry["server_name"]: entry for entry in result["results"] if not entry["ok"]}
+        lines = "; ".join(
+            f"{name}: {entry['errors'][0] if entry['errors'] else 'failed'}" for name, entry in failed.items()
+        )
+        module.fail_json(
+            msg=f"{len(result['failed_names'])} of {len(result['results'])} server names failed the federation check: {lines}",
+            changed=False,
+            **result,
+        )
     module.exit_json(changed=False, **result)
 
 

@@ -2,6 +2,7 @@
 
     python tests/lab/lab.py up       # create CA + certificates (kept if present), start knot
     python tests/lab/lab.py up --tsig  # the same, and example.test. accepts TSIG-signed updates
+    python tests/lab/lab.py up --acme  # the same, and pebble (ACME) on 127.0.0.4:14000
     python tests/lab/lab.py status   # exit 0 when knot runs, 3 when it does not
     python tests/lab/lab.py down     # stop knot (add --purge to delete the state directory)
 
@@ -11,6 +12,7 @@ State lives in ``--state-dir`` (default: ``$MATRIXOPS_LAB_DIR``, else ``<repo>/.
     certs/<name>.pem / certs/<name>.key  leaf certificates for the names of the address plan
     knot/                                knot's config, zone file, database, pid file and log
     tsig.key                             with ``--tsig``: the update key (BIND key syntax, 0600)
+    pebble/                              with ``--acme``: pebble's HTTPS CA (ca.pem), its roots.pem, config, log
     lab.json                             the above as data (also printed by ``--json``)
 
 Address plan (docs/architecture.md, "The lab"): knot authoritative for ``example.test.`` on
@@ -22,6 +24,13 @@ With ``--tsig`` (``Lab(..., tsig=True)``) knot also accepts RFC 2136 dynamic upd
 ``TSIG_*``); unsigned or wrongly signed updates get NOTAUTH.  Updates are written back to the
 zone file at once, so a later ``up`` finds the zone changed and restarts knot with the fresh
 zone: ``up`` always starts from the zone of the address plan.
+
+With ``--acme`` (``Lab(..., acme=True)``) pebble, the ACME test server, also runs: directory
+``https://127.0.0.4:14000/dir`` (management 127.0.0.4:15000), challenge lookups through the lab's
+knot, HTTP-01 validation on port 80.  ``lab.json`` then has ``"acme": {"directory", "ca_bundle",
+"roots"}``: ``ca_bundle`` trusts pebble's HTTPS (certbot's ``REQUESTS_CA_BUNDLE``), ``roots`` the
+certificates pebble issues (refetched at each start: pebble makes a new root every time).
+``down`` stops pebble too.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ import sys
 from pathlib import Path
 
 import knot
+import pebble
 import pki
 import proc
 from cryptography import x509
@@ -49,6 +59,9 @@ SERVER_NAME_ADDRESS = "127.0.0.2"
 DELEGATED_HOST = "matrix.example.test"
 DELEGATED_HOST_ADDRESS = "127.0.0.3"
 SYNAPSE_LISTEN = "127.0.0.1:8008"
+PEBBLE_ADDRESS = "127.0.0.4"
+PEBBLE_PORT = 14000
+PEBBLE_MANAGEMENT_PORT = 15000
 
 #: name → addresses (A records; also put in the certificate's IP SANs)
 HOSTS: dict[str, list[str]] = {
@@ -89,7 +102,13 @@ class Lab:
     """The lab's parts, addressed from one state directory."""
 
     def __init__(
-        self, state_dir: Path, *, dns_address: str = DNS_ADDRESS, dns_port: int = DNS_PORT, tsig: bool = False
+        self,
+        state_dir: Path,
+        *,
+        dns_address: str = DNS_ADDRESS,
+        dns_port: int = DNS_PORT,
+        tsig: bool = False,
+        acme: bool = False,
     ) -> None:
         self.state_dir = Path(state_dir).resolve()
         self.ca_base = self.state_dir / "ca"
@@ -102,6 +121,15 @@ class Lab:
             else {}
         )
         self.dns = knot.KnotServer(self.state_dir / "knot", dns_address, dns_port, {ZONE: zone_text()}, **updates)
+        self.acme = acme
+        self.pebble_stopped = False
+        self.pebble = pebble.PebbleServer(
+            self.state_dir / "pebble",
+            address=PEBBLE_ADDRESS,
+            dns_server=self.dns.nameserver,
+            port=PEBBLE_PORT,
+            management_port=PEBBLE_MANAGEMENT_PORT,
+        )
 
     def write_tsig_key(self) -> None:
         """``<state>/tsig.key`` (BIND key syntax, 0600) when updates are on; removed when they are off."""
@@ -181,12 +209,25 @@ class Lab:
         else:
             self.dns.start(detach=True)  # stops an outdated instance first
             dns_action = "restarted" if pid is not None else "started"
+        acme_action = None
+        if self.acme:
+            if self.pebble.up_to_date():
+                self.pebble.fetch_roots()  # a root fetched by an earlier start may have been replaced
+                acme_action = "already running"
+            else:
+                self.pebble.start()
+                acme_action = "started"
         info = self.info(certs)
         info["dns"]["action"] = dns_action
+        if acme_action:
+            # "started": a new issuing root and no accounts: earlier pebble certificates and
+            # certbot accounts are useless now.
+            info["acme"]["action"] = acme_action
         (self.state_dir / "lab.json").write_text(json.dumps(info, indent=2) + "\n")
         return info
 
     def down(self, *, purge: bool = False) -> bool:
+        self.pebble_stopped = self.pebble.stop()
         stopped = self.dns.stop()
         if purge and self.state_dir.exists():
             shutil.rmtree(self.state_dir)
@@ -198,7 +239,7 @@ class Lab:
                 name: {"cert": str(self.cert_base(name)) + ".pem", "key": str(self.cert_base(name)) + ".key"}
                 for name in HOSTS
             }
-        return {
+        info: dict = {
             "state_dir": str(self.state_dir),
             "ca_path": str(self.ca_path),
             "certificates": certs,
@@ -212,6 +253,13 @@ class Lab:
             "hosts": HOSTS,
             "synapse": SYNAPSE_LISTEN,
         }
+        if self.acme or self.pebble.running_pid() is not None:
+            info["acme"] = {
+                "directory": self.pebble.directory,
+                "ca_bundle": str(self.pebble.ca_bundle),
+                "roots": str(self.pebble.roots_path),
+            }
+        return info
 
 
 def _print_info(info: dict, headline: str) -> None:
@@ -228,6 +276,11 @@ def _print_info(info: dict, headline: str) -> None:
         print(f"  updates:     TSIG key {tsig['name']} ({tsig['algorithm']}), key file {tsig['path']}")
     for name, addresses in info["hosts"].items():
         print(f"  host:        {name} -> {', '.join(addresses)}")
+    if info.get("acme"):
+        acme = info["acme"]
+        print(
+            f"  ACME:        pebble {acme['directory']} (trust its HTTPS: {acme['ca_bundle']}; its roots: {acme['roots']})"
+        )
     print(f"  use:         nameservers=['{dns['nameserver']}'], ca_path='{info['ca_path']}'")
 
 
@@ -247,13 +300,24 @@ def main(argv: list[str] | None = None) -> int:
         help=f"up: let knot accept dynamic updates of {ZONE} signed with the TSIG key {TSIG_KEY_NAME} "
         "(written to <state>/tsig.key); status: report that key",
     )
+    parser.add_argument(
+        "--acme",
+        action="store_true",
+        help=f"up: also run pebble (ACME) on {PEBBLE_ADDRESS}:{PEBBLE_PORT}, resolving through the lab's knot",
+    )
     parser.add_argument("--purge", action="store_true", help="down: also delete the state directory")
     parser.add_argument("--json", action="store_true", help="print the lab description as JSON")
     args = parser.parse_args(argv)
     dns_address, sep, dns_port = args.dns.rpartition("@")
     if not sep:
         dns_address, dns_port = args.dns, str(DNS_PORT)
-    lab = Lab(args.state_dir or default_state_dir(), dns_address=dns_address, dns_port=int(dns_port), tsig=args.tsig)
+    lab = Lab(
+        args.state_dir or default_state_dir(),
+        dns_address=dns_address,
+        dns_port=int(dns_port),
+        tsig=args.tsig,
+        acme=args.acme,
+    )
     try:
         if args.action == "up":
             info = lab.up()
@@ -262,13 +326,14 @@ def main(argv: list[str] | None = None) -> int:
             stopped = lab.down(purge=args.purge)
             print(
                 f"lab down: knot {'stopped' if stopped else 'was not running'}"
+                + ("; pebble stopped" if lab.pebble_stopped else "")
                 + (f"; removed {lab.state_dir}" if args.purge else "")
             )
             return 0
         else:
             info = lab.info()
             headline = "lab status: " + ("up" if info["dns"]["pid"] else "down")
-    except knot.KnotError as exc:
+    except (knot.KnotError, pebble.PebbleError) as exc:
         return proc.cli_failure(f"lab {args.action}", exc)
     proc.print_info(info, headline, as_json=args.json, human=_print_info)
     if args.action == "status" and not info["dns"]["pid"]:

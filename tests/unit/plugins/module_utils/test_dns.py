@@ -10,6 +10,7 @@ import threading
 import time
 from types import SimpleNamespace
 
+import dns.exception
 import dns.message
 import dns.rcode
 import dns.rdatatype
@@ -19,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.loopback import bound_socket, daemon, serve_until
 
+from ansible_collections.matrixops.delegation.plugins.module_utils import _dns
 from ansible_collections.matrixops.delegation.plugins.module_utils._dns import (
     DnsClient,
     DnsConfigError,
@@ -110,8 +112,12 @@ class FakeLookupPort(DnsClient):
         super().__init__([Nameserver("127.0.0.1", 53)], 1.0, workers=2)
         self.answers = answers  # (name, "A"/"AAAA") -> (status, [addresses], [cnames]) or DnsError
 
-    def _lookup(self, name, rdtype, deadline):
+    def _first_answers(self, name, deadline):
+        return {}  # no network: each type's _lookup below asks its table
+
+    def _lookup(self, name, rdtype, deadline, first=None):
         assert deadline > 0
+        assert first is None
         answer = self.answers[(name, dns.rdatatype.to_text(rdtype))]
         if isinstance(answer, Exception):
             raise answer
@@ -377,3 +383,54 @@ def test_addresses_nxdomain_is_an_empty_answer(nameserver, dns_port):
 def test_invalid_dns_name_is_a_dns_error(nameserver, dns_port, name):
     with pytest.raises(DnsError, match="not a valid DNS name"):
         dns_port(nameserver(ZONE)).srv(name)
+
+
+# -- _udp_many: one socket, several queries, a lost datagram sent again ---------------------------
+def _udp_server(drop_first: int):
+    """A loopback UDP nameserver that ignores the first ``drop_first`` datagrams, then answers NOERROR."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(5)
+    seen = []
+
+    def serve():
+        while True:
+            try:
+                wire, peer = sock.recvfrom(65535)
+            except OSError:
+                return
+            seen.append(wire)
+            if len(seen) <= drop_first:
+                continue
+            query = dns.message.from_wire(wire)
+            sock.sendto(dns.message.make_response(query).to_wire(), peer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return sock, seen
+
+
+@pytest.mark.parametrize("dropped", [0, 2])
+def test_udp_many_answers_every_query_and_sends_lost_ones_again(monkeypatch, dropped):
+    monkeypatch.setattr(_dns, "UDP_RETRY_SECONDS", 0.2)
+    sock, seen = _udp_server(dropped)
+    try:
+        requests = [dns.message.make_query("h.example.", rdtype) for rdtype in ("AAAA", "A")]
+        requests[1].id = (requests[0].id + 1) % 65536
+        outcomes = _dns._udp_many(requests, Nameserver("127.0.0.1", sock.getsockname()[1]), 3.0)
+    finally:
+        sock.close()
+    assert [request.is_response(outcome) for request, outcome in zip(requests, outcomes, strict=True)] == [True, True]
+    assert len(seen) == 2 + dropped
+
+
+def test_udp_many_times_out_when_nothing_answers(monkeypatch):
+    monkeypatch.setattr(_dns, "UDP_RETRY_SECONDS", 0.2)
+    sock, seen = _udp_server(1000)
+    try:
+        outcomes = _dns._udp_many(
+            [dns.message.make_query("h.example.", "A")], Nameserver("127.0.0.1", sock.getsockname()[1]), 0.7
+        )
+    finally:
+        sock.close()
+    assert isinstance(outcomes[0], dns.exception.Timeout)
+    assert len(seen) == 3  # sent at 0 s, again at 0.2 s and at 0.6 s (the interval doubles)
