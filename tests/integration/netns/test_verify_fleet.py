@@ -159,7 +159,7 @@ def test_json_report_has_per_address_results_by_family_and_certificate_days(flee
     assert dual["state"] == "failed"
     # the same name from the IPv4-only vantage point: IPv6 out of reach, IPv4 fine
     seen_from_v4 = data["vantage_points"]["ipv4-only"]["names"][f"dual.fleet.test:{PORT}"]
-    assert (seen_from_v4["state"], seen_from_v4["ok"], seen_from_v4["module_ok"]) == ("ok", True, False)
+    assert (seen_from_v4["state"], seen_from_v4["ok"], seen_from_v4["module_ok"]) == ("ok", True, True)
     assert seen_from_v4["families"]["ipv6"] == {"ok": True, "addresses": 1, "failed": 0, "no_route": 1}
     assert {a["family"]: a["state"] for a in seen_from_v4["addresses"]} == {"ipv4": "ok", "ipv6": "no-route"}
     assert "no IPv6 route from this vantage point: 1 address(es) not checked" in seen_from_v4["warnings"]
@@ -258,3 +258,17 @@ def test_single_name_usage_still_checks_one_name_from_the_controller(lab, tmp_pa
     assert f"Federation report for v6.fleet.test:{PORT}" in output
     assert re.search(r"localhost\s+: ok=4\s+changed=0\s+unreachable=0\s+failed=0", output), output[-2000:]
     assert list(tmp_path.iterdir()) == []  # no report asked, none written
+
+
+def test_each_name_reports_its_expected_target_and_the_seconds_it_took(fleet_run):
+    data = report(fleet_run)
+    for point in data["vantage_points"].values():
+        for name, entry in point["names"].items():
+            assert entry["expected_target"] == fleet_run["names"][name], name
+            assert isinstance(entry["seconds"], float) and 0 <= entry["seconds"] < 60, entry["seconds"]
+    text = (fleet_run["workdir"] / "matrix_federation.prom").read_text()
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    assert len(families["matrix_federation_check_seconds"].samples) == 108
+    root = ET.parse(fleet_run["workdir"] / "junit.xml").getroot()
+    suite = next(suite for suite in root.findall("testsuite") if suite.get("hostname") == "dual-stack")
+    assert all(float(case.get("time")) > 0 for case in suite.findall("testcase"))
