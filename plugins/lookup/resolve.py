@@ -41,10 +41,29 @@ options:
         process's open-file limit (C(ulimit -n)) minus 64.
     type: int
     default: 64
+  on_error:
+    description:
+      - What a server name that cannot be resolved does to the lookup.
+      - V(strict) fails the whole lookup, naming the server name, the step, the reason and the code
+        (see the notes).
+      - V(report) puts C({server_name, error, step, code}) in that name's place (RV(_raw[].error))
+        and resolves the other names, so that one customer's SERVFAIL does not hide the others.
+        Invalid names are reported the same way.
+      - Set it as a keyword (C(lookup('matrixops.delegation.resolve', names, on_error='report')))
+        or for a whole play through the variable C(matrixops_resolve_on_error).
+      - It is not called C(errors) because Ansible's C(lookup()) takes the C(errors) keyword for
+        itself (V(strict), V(warn) or V(ignore), what a failing lookup does to the task) and removes
+        it before any plugin sees it.
+    type: str
+    choices: [strict, report]
+    default: strict
+    vars:
+      - name: matrixops_resolve_on_error
+    version_added: 0.2.0
 extends_documentation_fragment:
   - matrixops.delegation.resolve
 notes:
-  - The lookup raises an error naming the server name, the step and the reason when a server
+  - With O(on_error=strict) (the default), the lookup raises an error naming the server name, the step and the reason when a server
     name is invalid, when its SRV records say the service is disabled (target V(.)), when an SRV
     query fails (SERVFAIL, REFUSED, time-out), or when no address at all is found. The message
     ends with the problem's code, such as C((code no-address)), which the collection's
@@ -78,6 +97,11 @@ EXAMPLES = r"""
     fail_msg: "example.com resolves by {{ resolution.method }} to {{ resolution.targets }}"
   vars:
     resolution: "{{ lookup('matrixops.delegation.resolve', 'example.com') }}"
+
+- name: Resolve many names; a name that cannot be resolved yields its error instead of failing the task
+  ansible.builtin.debug:
+    msg: "{{ item.server_name }}: {{ item.error if item.error is defined else item.targets }}"
+  loop: "{{ query('matrixops.delegation.resolve', 'example.com', 'broken.example', on_error='report') }}"
 
 - name: Resolve many names at once (one result per name, in order)
   ansible.builtin.debug:
@@ -191,9 +215,29 @@ _raw:
       type: list
       elements: str
       sample: []
+    error:
+      description:
+        - With O(on_error=report), for a name that could not be resolved, the reason (the message
+          O(on_error=strict) fails with). Such an entry has only C(server_name), C(error), C(step)
+          and C(code).
+      type: str
+      sample: "cannot resolve server name example.net: SRV _matrix-fed._tcp.example.net: SERVFAIL"
+      version_added: 0.2.0
+    step:
+      description: With O(on_error=report), for a name that could not be resolved, the step that failed.
+      type: str
+      sample: SRV _matrix-fed._tcp.example.net
+      version_added: 0.2.0
+    code:
+      description:
+        - With O(on_error=report), for a name that could not be resolved, the problem's code
+          (C(docs/troubleshooting.md) in the collection's source explains each).
+      type: str
+      sample: dns-failure
+      version_added: 0.2.0
 """
 
-from ansible.errors import AnsibleLookupError
+from ansible.errors import AnsibleError, AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 from ansible.utils.display import Display
 
@@ -209,7 +253,17 @@ display = Display()
 
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
-        self.set_options(var_options=variables, direct=kwargs)
+        try:
+            self.set_options(var_options=variables, direct=kwargs)
+        except AnsibleError as exc:
+            if "'on_error'" not in str(exc):
+                raise
+            given = kwargs.get("on_error", (variables or {}).get("matrixops_resolve_on_error"))
+            raise AnsibleLookupError(
+                "matrixops.delegation.resolve: on_error must be 'strict' (fail on the first name that cannot be "
+                f"resolved) or 'report' (that name's error in its place); got {given!r} "
+                "(the keyword on_error or the variable matrixops_resolve_on_error)"
+            ) from exc
         if not HAS_DNSPYTHON:
             raise AnsibleLookupError(
                 "matrixops.delegation.resolve needs the Python library dnspython on the controller "
@@ -228,10 +282,21 @@ class LookupModule(LookupBase):
                 outcomes = resolver.resolve_all(list(terms))
         except ConfigError as exc:
             raise AnsibleLookupError(f"matrixops.delegation.resolve: {exc}") from exc
+        report = self.get_option("on_error") == "report"
         results = []
         for outcome in outcomes:
             if isinstance(outcome, ResolutionError):
-                raise AnsibleLookupError(f"matrixops.delegation.resolve: {outcome} (code {outcome.code})")
+                if not report:
+                    raise AnsibleLookupError(f"matrixops.delegation.resolve: {outcome} (code {outcome.code})")
+                results.append(
+                    {
+                        "server_name": str.__str__(str(outcome.server_name)),
+                        "error": str(outcome),
+                        "step": str.__str__(str(outcome.step)),
+                        "code": outcome.code,
+                    }
+                )
+                continue
             for message in outcome.warnings:
                 display.warning(f"matrixops.delegation.resolve: {outcome.server_name}: {message}")
             results.append(outcome.to_dict())

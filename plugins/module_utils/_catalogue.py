@@ -36,6 +36,9 @@ CATALOGUE = {
     "client-well-known": "Client well-known problems",
     "support-file": "Support file problems",
     "check-crashed": "A check that crashed",
+    "certificate-expiring": "Certificate about to expire",
+    "off-platform": "Address outside the platform",
+    "no-route": "No route from this host",
 }
 
 

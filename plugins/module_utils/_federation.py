@@ -19,6 +19,7 @@ from typing import Any, Callable, Protocol
 from urllib.parse import urlsplit
 
 from ._catalogue import Problem, code_of
+from ._check_policy import CheckPolicy, days_left, family_of, is_no_route, on_platform
 from ._federation_checks import (
     CLIENT_PATH,
     JSON_BODY_LIMIT,
@@ -76,8 +77,10 @@ class FederationChecker(Closing):
         resolver: ResolutionPort | None = None,
         probe: FederationProbe | None = None,
         parallel: Parallel | None = None,
+        policy: CheckPolicy | None = None,
     ) -> None:
         self.options = options
+        self.policy = policy or CheckPolicy()
         self.now = now
         self.warnings: list[str] = []
         if resolver is None:
@@ -106,6 +109,7 @@ class FederationChecker(Closing):
             "address": address,
             "port": port,
             "ok": False,
+            "state": "error",
             "error": None,
             "tls": None,
             "checks": {
@@ -130,6 +134,8 @@ class FederationChecker(Closing):
                 "certificate": details,
             }
             result["checks"]["valid_certificate"] = problem is None
+            if self.policy.expiry_days is not None:
+                self._check_expiry(endpoint, details, result, errors, self.warnings if warnings is None else warnings)
             if problem is not None:
                 message = certificate_error(endpoint, problem, details, resolution)
                 if self.options.validate_certs:
@@ -152,6 +158,8 @@ class FederationChecker(Closing):
             if reason.startswith(endpoint + ": "):
                 reason = reason[len(endpoint) + 2 :]
             errors.append(Problem(exc.code, f"cannot check {endpoint}: {reason}"))
+            if is_no_route(reason):
+                result["state"] = "no-route"
         finally:
             if session is not None:
                 session.close()
@@ -161,7 +169,43 @@ class FederationChecker(Closing):
         if not self.options.validate_certs:
             required.pop("valid_certificate")  # reported as a warning above
         result["ok"] = not errors and all(value is not False for value in required.values())
+        if result["state"] != "no-route":
+            result["state"] = "ok" if result["ok"] else "error"
         return result
+
+    def _check_expiry(self, endpoint: str, details: dict | None, result: dict, errors: list, warnings: list) -> None:
+        """``expiring`` on the connection; a warning, or an error with ``expiry_error``."""
+        threshold = self.policy.expiry_days
+        not_after = details.get("not_after") if details else None
+        days = days_left(not_after, self.now())
+        result["expiring"] = days is not None and threshold is not None and days < threshold
+        if not result["expiring"]:
+            return
+        message = (
+            f"the certificate presented by {endpoint} expires in {days} days ({not_after}), "
+            f"within the threshold of {threshold} days (certificate_expiry_days): renew it"
+        )
+        if self.policy.expiry_error:
+            errors.append(Problem("certificate-expiring", message))
+        else:
+            warnings.append(message)
+
+    def _platform_problems(self, resolution: Resolution) -> list[str]:
+        """An ``off-platform`` problem for each resolved address outside ``platform_networks``."""
+        networks = list(self.policy.networks)
+        if not networks:
+            return []
+        shown = ", ".join(str(network) for network in networks)
+        return [
+            Problem(
+                "off-platform",
+                f"{address} (target {target.host}:{target.port} of {resolution.server_name}) is not on the platform "
+                f"({shown}, platform_networks): the name is served elsewhere, or platform_networks needs this address",
+            )
+            for target in resolution.targets
+            for address in target.addresses
+            if not on_platform(address, networks)
+        ]
 
     def _get_json(
         self, session: TlsSession, path: str, host_header: str, endpoint: str, errors: list[str]
@@ -319,13 +363,15 @@ class FederationChecker(Closing):
         Each name is isolated: an unexpected exception while one name is checked becomes that
         name's error (code ``check-crashed``), never the run's. Every name shares this run's
         resolver, memo and thread pool (a delegated host of several names is resolved once).
-        Warnings go to ``self.warnings`` prefixed with their server name.
+        Warnings go to ``self.warnings`` prefixed with their server name. Each result also has
+        ``expected_target`` (as given) and ``seconds`` (how long its check took, queueing excluded).
         Returns ``{"results": [...] in the order given, "failed_names": [...], "ok": bool}``.
         """
         names = list(server_names)
 
         def one(name: str) -> dict:
             warnings: list[str] = []
+            started = time.monotonic()
             try:
                 result = self._run(
                     name,
@@ -336,6 +382,8 @@ class FederationChecker(Closing):
                 )
             except Exception as exc:  # noqa: BLE001 - one name's crash is that name's error
                 result = _crashed(name, exc)
+            result["expected_target"] = server_names[name]
+            result["seconds"] = round(time.monotonic() - started, 3)
             self.warnings.extend(f"{name}: {message}" for message in dict.fromkeys(warnings))
             return result
 
@@ -401,8 +449,12 @@ class FederationChecker(Closing):
             if well_known is not None and well_known.error_code is not None:
                 errors.append(Problem(well_known.error_code, f"{well_known.url}: {well_known.error}"))
             endpoints = [
-                (target.host, address, target.port) for target in resolution.targets for address in target.addresses
+                (target.host, address, target.port)
+                for target in resolution.targets
+                for address in target.addresses
+                if self.policy.wants(address)
             ]
+            errors.extend(self._platform_problems(resolution))
             connections = self.parallel.map(
                 lambda endpoint: self.check_connection(resolution, endpoint[1], endpoint[2], warnings),
                 endpoints,
@@ -412,9 +464,32 @@ class FederationChecker(Closing):
                 version = connection.pop("version", None)
                 if version and result["version"] is None:
                     result["version"] = version
-                if connection["error"]:
+                if connection["state"] == "no-route":  # this host cannot reach that family: not the server's fault
+                    warnings.append(
+                        f"no {_family_name(connection['address'])} route from this host: {connection['error']}"
+                    )
+                elif connection["error"]:
                     errors.append(connection["error"])
             result["connections"] = connections
+            result["families"] = _families(resolution, connections, self.policy)
+            unreached = [c for c in connections if c["state"] == "no-route"]
+            if unreached and len(unreached) == len(connections):
+                shown = ", ".join(sorted({_family_name(c["address"]) for c in unreached}))
+                errors.append(
+                    Problem(
+                        "no-route",
+                        f"no {shown} route from this host to any address of {resolution.server_name}: it could not be "
+                        "checked from here; check it from a host that has one, or set address_family",
+                    )
+                )
+            elif not endpoints and self.policy.family != "any":
+                errors.append(
+                    Problem(
+                        "no-address",
+                        f"{resolution.server_name} has no {_family_name_of(self.policy.family)} address to check "
+                        f"(address_family {self.policy.family})",
+                    )
+                )
             if expected is not None:
                 reached = [(target.host, target.port) for target in resolution.targets]
                 if (expected.host, expected.port) not in reached:
@@ -437,7 +512,8 @@ class FederationChecker(Closing):
             if check_support:
                 result["support"], support_errors = self.check_support(host)
                 errors.extend(support_errors)
-        result["ok"] = not errors and bool(result["connections"]) and all(c["ok"] for c in result["connections"])
+        checked = [c for c in result["connections"] if c["state"] != "no-route"]
+        result["ok"] = not errors and bool(checked) and all(c["ok"] for c in checked)
         if not result["ok"] and not errors:
             errors.append(Problem("no-address", f"no connection to {result['server_name']} could be checked"))
         # Plain strings out (the codes apart, in the same order): Ansible returns them as given.
@@ -478,3 +554,29 @@ def _crashed(server_name: str, exc: Exception) -> dict:
     }
     result["summary"] = summarise(result)
     return result
+
+
+def _family_name_of(family: str) -> str:
+    return family.replace("ipv", "IPv")
+
+
+def _family_name(address: str) -> str:
+    return _family_name_of(family_of(address))
+
+
+def _families(resolution: Resolution, connections: list[dict], policy: CheckPolicy) -> dict:
+    """Per address family of the resolved addresses: how many, and the family's state."""
+    families: dict[str, dict] = {}
+    for target in resolution.targets:
+        for address in target.addresses:
+            entry = families.setdefault(family_of(address), {"addresses": 0, "state": "ok"})
+            entry["addresses"] += 1
+    for family, entry in families.items():
+        mine = [c for c in connections if family_of(c["address"]) == family]
+        if policy.family not in ("any", family):
+            entry["state"] = "not-checked"
+        elif mine and all(c["state"] == "no-route" for c in mine):
+            entry["state"] = "no-route"
+        elif any(c["state"] == "error" for c in mine):
+            entry["state"] = "failed"
+    return families

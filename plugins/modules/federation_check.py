@@ -68,6 +68,41 @@ options:
         C(role) and a C(matrix_id) or C(email_address)) or a C(support_page).
     type: bool
     default: false
+  certificate_expiry_days:
+    description:
+      - A certificate with fewer whole days left (rounded down) is I(expiring) - its connection in
+        RV(connections) gets C(expiring=true), and a warning says so (an error with
+        O(certificate_expiry_error), code V(certificate-expiring)). Without it, only an expired
+        certificate is reported.
+    type: int
+    version_added: 0.2.0
+  certificate_expiry_error:
+    description:
+      - An expiring certificate (O(certificate_expiry_days)) is an error of its connection instead of a warning.
+    type: bool
+    default: false
+    version_added: 0.2.0
+  platform_networks:
+    description:
+      - '"Still on our platform" - addresses or networks (V(192.0.2.0/24), V(2001:db8::/48),
+        V(198.51.100.7)) that every resolved address of every target must be in. An address outside
+        them is an error (code V(off-platform)), whether or not it was connected to.'
+    type: list
+    elements: str
+    version_added: 0.2.0
+  address_family:
+    description:
+      - Which addresses to connect to - V(any), or only V(ipv4) or only V(ipv6) addresses (the
+        resolution still reports every address; RV(families) marks the other family V(not-checked)).
+      - A connection that fails because this host has no route for the address's family
+        (C(Network is unreachable), C(Cannot assign requested address), C(Address family not
+        supported by protocol)) is not a failure of the server - its C(state) is V(no-route) and a
+        warning says so. When no address at all could be reached for that reason, the check fails
+        with code V(no-route) (check from a host that has that family, or set this option).
+    type: str
+    choices: [any, ipv4, ipv6]
+    default: any
+    version_added: 0.2.0
   fail_on_error:
     description:
       - Fail the task when RV(ok) is false, with the first error as message and the whole result
@@ -153,7 +188,8 @@ results:
     - With O(server_names), one result per distinct name, in the order given - each a dict with
       the keys returned for O(server_name) (RV(ok), RV(server_name), RV(resolution),
       RV(connections), RV(version), RV(client), RV(support), RV(errors), RV(error_codes),
-      RV(summary)).
+      RV(summary)), plus C(expected_target) (as given, or V(null)) and C(seconds) (how long that
+      name's check took).
   returned: when O(server_names) is given
   type: list
   elements: dict
@@ -218,6 +254,18 @@ connections:
       description: Whether everything on this connection passed.
       type: bool
       sample: true
+    state:
+      description:
+        - V(ok), V(error), or V(no-route) - this host has no route for the address's family (see
+          O(address_family)); such a connection does not fail the check.
+      type: str
+      sample: ok
+      version_added: 0.2.0
+    expiring:
+      description: With O(certificate_expiry_days), whether the certificate is inside the threshold.
+      type: bool
+      sample: false
+      version_added: 0.2.0
     error:
       description: What went wrong on this connection (several problems joined with V(; )), else V(null).
       type: str
@@ -283,6 +331,15 @@ connections:
           description: Every Ed25519 key's self-signature verifies; V(null) without an Ed25519 key.
           type: bool
           sample: true
+families:
+  description:
+    - Per address family of the resolved addresses (V(ipv4), V(ipv6)) - C(addresses) (how many) and
+      C(state) - V(ok), V(failed) (a connection of that family failed), V(no-route) (this host has no
+      route for that family) or V(not-checked) (left out by O(address_family)).
+  returned: when the name resolved
+  type: dict
+  sample: {ipv4: {addresses: 1, state: ok}, ipv6: {addresses: 1, state: no-route}}
+  version_added: 0.2.0
 version:
   description: The C(server) of C(/_matrix/federation/v1/version) from the first connection that answered.
   returned: when O(server_name) is given
@@ -343,6 +400,8 @@ if HAS_DNSPYTHON and HAS_CRYPTOGRAPHY:
     from ansible_collections.matrixops.delegation.plugins.module_utils._model import ConfigError
     from ansible_collections.matrixops.delegation.plugins.module_utils._resolver import ResolveOptions
 
+from ansible_collections.matrixops.delegation.plugins.module_utils._check_policy import CheckPolicy
+
 DEFAULT_CONCURRENCY = 64  # the resolve lookup's default (module_utils/_resolver.py); see docs/performance.md
 
 
@@ -361,6 +420,10 @@ def main():
             "check_client": {"type": "bool", "default": False},
             "check_support": {"type": "bool", "default": False},
             "fail_on_error": {"type": "bool", "default": True},
+            "certificate_expiry_days": {"type": "int"},
+            "certificate_expiry_error": {"type": "bool", "default": False},
+            "platform_networks": {"type": "list", "elements": "str"},
+            "address_family": {"type": "str", "default": "any", "choices": ["any", "ipv4", "ipv6"]},
         },
         mutually_exclusive=[("server_name", "server_names"), ("server_names", "expected_target")],
         required_one_of=[("server_name", "server_names")],
@@ -375,7 +438,7 @@ def main():
         check_many(module)
     options = ResolveOptions.from_params(params)
     try:
-        with FederationChecker(options) as checker:
+        with FederationChecker(options, policy=policy(module)) as checker:
             result = checker.run(
                 params["server_name"],
                 expected_target=params["expected_target"],
@@ -390,6 +453,15 @@ def main():
     if params["fail_on_error"] and not result["ok"]:
         module.fail_json(msg=result["errors"][0], changed=False, **result)
     module.exit_json(changed=False, **result)
+
+
+def policy(module: AnsibleModule) -> CheckPolicy:
+    """certificate_expiry_*, platform_networks and address_family; a bad value fails the task."""
+    try:
+        return CheckPolicy.from_params(module.params)
+    except ValueError as exc:
+        module.fail_json(msg=f"matrixops.delegation.federation_check: {exc}")
+        raise  # not reached: fail_json exits
 
 
 def server_names_param(value: object) -> dict:
@@ -427,7 +499,7 @@ def check_many(module: AnsibleModule) -> None:
         module.fail_json(msg=f"matrixops.delegation.federation_check: {exc}")
     options = ResolveOptions.from_params(params, concurrency=params["concurrency"])
     try:
-        with FederationChecker(options) as checker:
+        with FederationChecker(options, policy=policy(module)) as checker:
             result = checker.run_many(names, check_client=params["check_client"], check_support=params["check_support"])
             warnings = list(dict.fromkeys(checker.warnings))
     except ConfigError as exc:

@@ -89,7 +89,9 @@ class Listener:
 
     @property
     def endpoint(self) -> str:
-        return f"{self.address}:{self.port}"
+        """``address:port``, ``[address]:port`` for IPv6."""
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port}"
 
 
 def server_context(cert: object, *, tls10: bool = False) -> ssl.SSLContext:
@@ -238,7 +240,8 @@ class Peers:
         self._sockets: list[socket.socket] = []
         try:
             for listener in listeners:
-                sock = socket.create_server((listener.address, listener.port), backlog=1024)
+                family = socket.AF_INET6 if ":" in listener.address else socket.AF_INET
+                sock = socket.create_server((listener.address, listener.port), family=family, backlog=1024)
                 sock.setblocking(False)
                 self._sockets.append(sock)
                 self._selector.register(sock, selectors.EVENT_READ, listener)

@@ -115,10 +115,12 @@ def run_tasks(
     play_vars: dict | None = None,
     args: Iterable[str] = (),
     timeout: float = 300,
+    prefix: Iterable[str] = (),
 ) -> PlaybookRun:
     """Run ``tasks`` in one play on localhost, then write the ``registered`` variables.
 
-    ``args`` are more ``ansible-playbook`` arguments (``--check``, ``--diff``). A variable that was
+    ``args`` are more ``ansible-playbook`` arguments (``--check``, ``--diff``). ``prefix`` runs
+    ``ansible-playbook`` through a command, e.g. ``ip netns exec NAME`` (tests/lab/netns.py). A variable that was
     never set comes back as None. When variables were asked for and the run wrote none (the play
     failed before its last task), AssertionError shows the end of the output.
     """
@@ -143,7 +145,7 @@ def run_tasks(
     playbook.write_text(json.dumps([play], indent=2))  # JSON is YAML
     started = time.monotonic()
     proc = subprocess.run(
-        [ansible_playbook(), "-i", "localhost,", "-c", "local", *args, str(playbook)],
+        [*prefix, ansible_playbook(), "-i", "localhost,", "-c", "local", *args, str(playbook)],
         cwd=workdir,
         env=environment(),
         capture_output=True,
