@@ -96,9 +96,12 @@ options:
         resolution still reports every address; RV(families) marks the other family V(not-checked)).
       - A connection that fails because this host has no route for the address's family
         (C(Network is unreachable), C(Cannot assign requested address), C(Address family not
-        supported by protocol)) is not a failure of the server - its C(state) is V(no-route) and a
-        warning says so. When no address at all could be reached for that reason, the check fails
-        with code V(no-route) (check from a host that has that family, or set this option).
+        supported by protocol), and a local route lookup finds no route to the address) is not a
+        failure of the server - its C(state) is V(no-route) and a warning says so. When this host
+        does have a route, a router on the way reported the network unreachable (a stale AAAA
+        record, say) - that is an error of the connection. When no address at all could be reached
+        for want of a route, the check fails with code V(no-route) (check from a host that has that
+        family, or set this option).
     type: str
     choices: [any, ipv4, ipv6]
     default: any
@@ -256,8 +259,10 @@ connections:
       sample: true
     state:
       description:
-        - V(ok), V(error), or V(no-route) - this host has no route for the address's family (see
+        - V(ok), V(error), or V(no-route) - this host has no route to the address (see
           O(address_family)); such a connection does not fail the check.
+        - C(Network is unreachable) while this host has a route to the address means that a router
+          on the way reported the network unreachable - V(error), and the error says so.
       type: str
       sample: ok
       version_added: 0.2.0
