@@ -115,6 +115,9 @@ options:
     default: true
 extends_documentation_fragment:
   - matrixops.delegation.resolve
+requirements:
+  - cryptography on the host the module runs on (ansible-core depends on it, so a controller has it;
+    a vantage host of the verify playbook needs it installed, as it needs dnspython)
 attributes:
   check_mode:
     support: full
@@ -190,8 +193,8 @@ results:
   description:
     - With O(server_names), one result per distinct name, in the order given - each a dict with
       the keys returned for O(server_name) (RV(ok), RV(server_name), RV(resolution),
-      RV(connections), RV(version), RV(client), RV(support), RV(errors), RV(error_codes),
-      RV(summary)), plus C(expected_target) (as given, or V(null)) and C(seconds) (how long that
+      RV(connections), RV(families) (when the name resolved), RV(version), RV(client), RV(support),
+      RV(errors), RV(error_codes), RV(summary)), plus C(expected_target) (as given, or V(null)) and C(seconds) (how long that
       name's check took).
   returned: when O(server_names) is given
   type: list
@@ -267,7 +270,9 @@ connections:
       sample: ok
       version_added: 0.2.0
     expiring:
-      description: With O(certificate_expiry_days), whether the certificate is inside the threshold.
+      description:
+        - With O(certificate_expiry_days), whether the certificate is inside the threshold (or has expired).
+        - Present only when O(certificate_expiry_days) is set and the TLS handshake got as far as a certificate.
       type: bool
       sample: false
       version_added: 0.2.0
