@@ -43,12 +43,27 @@ __all__ = [
     "DnsConfigError",
     "DnsClient",
     "Nameserver",
+    "error_class",
     "parse_nameservers",
     "srv_fields",
 ]
 
 MAX_CNAME_HOPS = 8
 UDP_RETRY_SECONDS = 1.0  # an unanswered UDP query is sent again after this, then twice as long
+
+
+def error_class(kinds: list[str]) -> str:
+    """The class of a failed query from its attempts' failures: SERVFAIL, REFUSED, timeout or other.
+
+    An answer names the class (SERVFAIL before REFUSED: one server's SERVFAIL is what a
+    recursive resolver passes on); only time-outs (or no attempt at all) make a time-out.
+    """
+    for rcode in ("SERVFAIL", "REFUSED"):
+        if rcode in kinds:
+            return rcode
+    if all(kind == "timeout" for kind in kinds):
+        return "timeout"
+    return "other"
 
 
 class DnsConfigError(ValueError):
@@ -235,7 +250,7 @@ class DnsClient(Closing):
         """
         outcome = self._exchange_many(qname, [rdtype], deadline)[rdtype]
         if isinstance(outcome, DnsError):
-            raise DnsError(label, outcome.reason)
+            raise DnsError(label, outcome.reason, kind=outcome.kind)
         return outcome
 
     def _exchange_many(self, qname: dns.name.Name, rdtypes: list, deadline: float) -> dict:
@@ -251,6 +266,7 @@ class DnsClient(Closing):
                 request.id = (request.id + 1) % 65536
             requests[rdtype] = request
         failures: dict = {rdtype: [] for rdtype in rdtypes}
+        kinds: dict = {rdtype: [] for rdtype in rdtypes}  # the error class of each failure
         answers: dict = {}
         servers = list(self.nameservers)
         for index, server in enumerate(servers):
@@ -275,15 +291,18 @@ class DnsClient(Closing):
                         )
                 except dns.exception.Timeout:
                     failures[rdtype].append(f"{server} timed out after {attempt:.1f}s")
+                    kinds[rdtype].append("timeout")
                     continue
                 except (OSError, EOFError, dns.exception.DNSException) as exc:
                     failures[rdtype].append(f"{server} failed: {exc or type(exc).__name__}")
+                    kinds[rdtype].append("other")
                     continue
                 rcode = response.rcode()
                 if rcode in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN) and isinstance(response, dns.message.QueryMessage):
                     answers[rdtype] = response
                 else:
                     failures[rdtype].append(f"{server} answered {dns.rcode.to_text(rcode)}")
+                    kinds[rdtype].append(dns.rcode.to_text(rcode))
         result: dict = {}
         for rdtype in rdtypes:
             if rdtype in answers:
@@ -291,7 +310,7 @@ class DnsClient(Closing):
                 continue
             reasons = failures[rdtype] or [f"no answer in time (timeout {self.timeout:g}s)"]
             label = f"{qname.to_text(omit_final_dot=True)} {dns.rdatatype.to_text(rdtype)}"
-            result[rdtype] = DnsError(label, "; ".join(reasons))
+            result[rdtype] = DnsError(label, "; ".join(reasons), kind=error_class(kinds[rdtype]))
         return result
 
     def _lookup(
@@ -374,7 +393,7 @@ class DnsClient(Closing):
                 if cname not in cnames:
                     cnames.append(cname)
         if len(errors) == 2:
-            raise DnsError(f"{name} AAAA/A", "; ".join(str(error) for error in errors))
+            raise DnsError(f"{name} AAAA/A", "; ".join(str(error) for error in errors), kind=errors[0].kind)
         warnings = [f"address lookup {error} (using the other address family)" for error in errors if addresses]
         if errors and not addresses:
             raise errors[0]
