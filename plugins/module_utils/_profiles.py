@@ -79,6 +79,7 @@ class CachePolicy:
       * ``fixed``: ``maximum`` seconds whatever the headers (``minimum`` the shortest).
       * ``until_failure``: kept until every destination fails at the transport level.
     ``dns_min_ttl``: the shortest time a positive DNS answer is kept, whatever its TTL.
+    ``all_headers``: every response header's value is parsed as Cache-Control directives (Conduit).
     """
 
     kind: str
@@ -91,6 +92,7 @@ class CachePolicy:
     jitter: float = 0.0
     persisted: bool = False
     dns_min_ttl: int = 0
+    all_headers: bool = False
     basis: str = ""
 
 
@@ -245,29 +247,34 @@ _C_FED = f"{_CONDUWUIT} src/service/resolver/fed.rs"
 _R_SRV = f"{_RESOLVEMATRIX} src/server.rs"
 _R_RES = f"{_RESOLVEMATRIX} src/resolution.rs"
 _K_SS = f"{_CONDUIT} src/api/server_server.rs"
+_T_ACT = f"{_TUWUNEL} src/service/resolver/actual.rs"
+_SPEC_TEXT = "matrix-org/matrix-spec@d0ba2aae content/server-server-api.md"
 
 SPEC = Profile(
     name="spec",
     title="The Matrix specification (this collection's behaviour)",
-    versions="Matrix server-server API v1.x (matrix-spec@d0ba2aae)",
+    versions="Matrix server-server API (matrix-org/matrix-spec@d0ba2aae)",
     cache=CachePolicy(
         "headers",
         maximum=2 * DAY,
         basis="Cache-Control max-age or Expires, at most 48 h; 24 h without them (the spec's recommendation)",
     ),
-    failure_cache="up to 1 h (the spec's recommendation)",
+    failure_cache="up to 1 h, with exponential back-off (the spec's recommendation)",
     sources={
-        "srv_services": "matrix-spec@d0ba2aae content/server-server-api.md (Resolving server names, steps 3.3-5)",
-        "srv_error": "not specified; this collection reports a failed SRV query as an error",
-        "well_known_max_redirects": "not specified (30x 'should be followed'); this collection follows 10",
+        "srv_services": f"{_SPEC_TEXT}#L94-L215 (steps 3.3, 3.4, 4 and 5)",
+        "srv_error": "not specified; this collection reports a failed SRV query as an error (code dns-failure)",
+        "srv_timeout": "not specified; this collection reports a timed-out SRV query as an error (code dns-failure)",
+        "well_known_max_redirects": f"{_SPEC_TEXT}#L94-L215 (30x 'should be followed'); this collection follows 10",
         "well_known_body_max": "not specified; this collection refuses 51 200 bytes or more, as Synapse",
+        "m_server_validation": "matrix-org/matrix-spec@d0ba2aae data/api/server-server/wellknown.yaml#L23-L41",
+        "cache": f"{_SPEC_TEXT}#L94-L215",
     },
 )
 
 SYNAPSE = Profile(
     name="synapse",
     title="Synapse",
-    versions="Synapse (element-hq/synapse@a58ad44e, 2026-07; checked against 1.163.2)",
+    versions="Synapse (element-hq/synapse@a58ad44e, 2026-07; checked by running 1.163.2)",
     well_known_max_redirects=20,
     well_known_http_redirects=True,
     m_server_validation="verbatim",
@@ -278,35 +285,38 @@ SYNAPSE = Profile(
         maximum=2 * DAY,
         no_store=5 * 60,
         jitter=0.1,
-        basis="max-age or Expires clamped to [5 min, 48 h]; 24 h +-10 % without them; no-store 5 min",
+        basis="max-age or Expires clamped to [5 min, 48 h]; 24 h +10 % without them; no-store 5 min",
     ),
-    failure_cache="1 h +-10 % (2 min when a valid well-known was seen recently)",
+    failure_cache="1 h +-10 % (2 min when a valid well-known was seen within its TTL + 2 h)",
     sources={
-        "srv_services": f"{_S_AGENT}#L439-L467",
-        "srv_error": f"{_S_SRV}#L146-L167",
-        "srv_timeout": f"{_S_SRV}#L146-L167",
-        "srv_selection": f"{_S_SRV}#L61-L101",
-        "well_known_max_redirects": f"{_S_WK}#L127 (Twisted RedirectAgent, 20 redirects)",
-        "well_known_http_redirects": f"{_S_WK}#L127 (no scheme check)",
+        "srv_services": f"{_S_AGENT}#L434-L471",
+        "srv_error": f"{_S_SRV}#L146-L167 (a stale cache entry is used if there is one)",
+        "srv_timeout": f"{_S_SRV}#L140-L167; twisted/twisted@64661601 src/twisted/names/error.py#L13-L37",
+        "srv_selection": f"{_S_SRV}#L61-L101; {_S_AGENT}#L358-L414",
+        "well_known_max_redirects": "twisted/twisted@64661601 src/twisted/web/client.py#L1573-L1672",
+        "well_known_http_redirects": f"{_S_AGENT}#L150-L166; {_SYNAPSE} synapse/http/proxyagent.py#L341-L356",
         "well_known_statuses": f"{_S_WK}#L283-L314",
-        "well_known_body_max": f"{_S_WK}#L67 (51 200 bytes or more refused)",
-        "m_server_validation": f"{_S_WK}#L221; {_S_AGENT}#L218-L232",
-        "empty_m_server": f"{_S_AGENT}#L218",
+        "well_known_body_max": f"{_SYNAPSE} synapse/http/client.py#L1208-L1218, #L1262-L1269",
+        "m_server_validation": f"{_S_WK}#L214-L227; {_S_AGENT}#L207-L232",
+        "empty_m_server": f"{_S_AGENT}#L207-L232",
         "host_header": f"{_S_AGENT}#L241-L242",
-        "cache": f"{_S_WK}#L45-L76",
+        "ipv6_literal_default_port": f"{_S_AGENT}#L431-L437",
+        "cache": f"{_S_WK}#L44-L76, #L229-L242, #L322-L349",
     },
     notes={
         "m_server_validation": "an m.server with a trailing '/' still delegates (requests go to '//_matrix/...')",
+        "srv_error": "with an earlier answer in its cache, Synapse uses that instead of failing",
+        "address_family": "Synapse's default ip_range_blacklist also refuses private and loopback targets",
     },
 )
 
 DENDRITE = Profile(
     name="dendrite",
     title="Dendrite (gomatrixserverlib) with its default configuration",
-    versions="gomatrixserverlib@ffcbbd38 (Dendrite element-hq/dendrite@08cac1cc pins 6697d93, same code)",
+    versions="gomatrixserverlib@ffcbbd38 (fclient/ identical to 6697d93, pinned by element-hq/dendrite@08cac1cc)",
     srv_error="default_port",
     srv_timeout="default_port",
-    well_known_max_redirects=10,
+    well_known_max_redirects=9,
     well_known_http_redirects=True,
     well_known_body_max=51200,
     m_server_validation="error",
@@ -318,38 +328,42 @@ DENDRITE = Profile(
     ),
     failure_cache="the fallback result is kept like a success",
     sources={
-        "srv_error": f"{_G_RES}#L111-L112, #L150-L156",
-        "srv_timeout": f"{_G_RES}#L111-L112, #L150-L156",
-        "srv_services": f"{_G_RES}#L146-L165",
-        "srv_selection": f"{_G_CL}#L371-L381",
-        "well_known_max_redirects": f"{_G_WK}#L46 (Go's default client: 10 redirects)",
-        "well_known_body_max": f"{_G_WK}#L60-L63, #L105",
-        "m_server_validation": f"{_G_RES}#L100, #L48-L52",
-        "host_header": f"{_G_RES}#L57-L92",
-        "address_family": f"{_DENDRITE} setup/config/config_federationapi.go#L56-L73 (allow_networks 0.0.0.0/0)",
-        "cache": f"{_G_WK}#L65-L99; {_G_CL}#L338-L390",
+        "srv_services": f"{_G_RES}#L109-L112, #L146-L165",
+        "srv_error": f"{_G_RES}#L111-L112, #L133-L141, #L150-L156",
+        "srv_timeout": f"{_G_RES}#L111-L112, #L133-L141, #L150-L156",
+        "srv_selection": f"{_G_CL}#L369-L381; {_G_RES}#L113-L129",
+        "well_known_max_redirects": f"{_G_WK}#L45-L47; golang/go@076c3d7f src/net/http/client.go (10 requests)",
+        "well_known_http_redirects": "golang/go@076c3d7f src/net/http/client.go (no scheme check)",
+        "well_known_body_max": f"{_G_WK}#L21, #L58-L63, #L101-L117",
+        "m_server_validation": f"{_G_RES}#L94-L105, #L48-L52; {_GMSL} spec/servername.go#L19-L104",
+        "empty_m_server": f"{_G_WK}#L54-L56, #L110-L121",
+        "host_header": f"{_G_RES}#L54-L92, #L123-L127",
+        "address_family": f"{_G_CL}#L214-L264; {_DENDRITE} setup/config/config_federationapi.go#L55-L73",
+        "cache": f"{_G_WK}#L65-L99; {_G_CL}#L338-L394",
     },
     notes={
-        "address_family": "a Dendrite whose allow_networks admits IPv6 would also dial AAAA addresses",
+        "address_family": "Dendrite's default allow_networks is 0.0.0.0/0 only, and its default deny_networks "
+        "also refuses private and loopback targets (a server's own configuration, not visible from outside)",
     },
 )
 
 CONDUWUIT = Profile(
     name="conduwuit",
     title="conduwuit (and continuwuity up to v0.5.6)",
-    versions="conduwuit (final, girlbossceo/conduwuit@d8311a5f) and continuwuity up to v0.5.6",
-    srv_error="fail",
+    versions="conduwuit (final, girlbossceo/conduwuit@d8311a5f); continuwuity v0.5.0-v0.5.6 "
+    "(which follow 4 redirects, and from v0.5.6 accept at most 8 192 bytes)",
+    srv_error="next",
     srv_timeout="fail",
     srv_selection="first_in_answer",
     srv_target_without_address="host_addresses",
     srv_name_override=True,
-    well_known_max_redirects=4,
+    well_known_max_redirects=3,
     well_known_http_redirects=True,
     well_known_statuses="2xx",
     well_known_body_max=12287,
     host_header="url",
     address_family="ipv4_then_ipv6",
-    ipv6_literal_default_port=None,
+    ipv6_literal_default_port=443,
     cache=CachePolicy(
         "fixed",
         minimum=18 * HOUR,
@@ -358,80 +372,94 @@ CONDUWUIT = Profile(
         dns_min_ttl=3 * HOUR,
         basis="the whole destination cached 18-36 h (random) in the database, surviving restarts; headers ignored",
     ),
-    failure_cache="the fallback cached 18-36 h; an NXDOMAIN kept at least 3 days (dns_min_ttl_nxdomain)",
+    failure_cache="the fallback cached 18-36 h; an NXDOMAIN with an SOA kept at least 3 days (dns_min_ttl_nxdomain)",
     sources={
-        "srv_services": f"{_C_ACT}#L308-L334",
-        "srv_error": f"{_C_ACT}#L336-L362",
+        "srv_services": f"{_C_ACT}#L307-L334",
+        "srv_error": f"{_C_ACT}#L336-L362; hickory-dns@v0.25.1 crates/proto/src/error.rs#L500-L539",
         "srv_timeout": f"{_C_ACT}#L336-L362",
-        "srv_selection": f"{_C_ACT}#L320",
-        "srv_target_without_address": f"{_C_ACT}#L336-L362 (NoRecordsFound is Ok: no override, the URL host is used)",
-        "srv_name_override": f"{_C_ACT}#L75-L76, #L272-L274",
-        "well_known_max_redirects": f"{_CONDUWUIT} src/service/client/mod.rs#L58-L65 (reqwest limited(4))",
-        "well_known_statuses": f"{_C_WK}#L16-L45",
+        "srv_selection": f"{_C_ACT}#L319-L328",
+        "srv_target_without_address": f"{_C_ACT}#L213-L239, #L336-L362",
+        "srv_name_override": f"{_C_ACT}#L69-L76, #L260-L305",
+        "well_known_max_redirects": f"{_CONDUWUIT} src/service/client/mod.rs#L58-L65; "
+        "seanmonstar/reqwest@v0.12.15 src/redirect.rs#L127-L139",
+        "well_known_http_redirects": "seanmonstar/reqwest@v0.12.15 src/async_impl/client.rs#L2781-L2790",
+        "well_known_statuses": f"{_C_WK}#L22-L25",
         "well_known_body_max": f"{_C_WK}#L27-L32",
-        "m_server_validation": f"{_C_WK}#L16-L45",
-        "host_header": f"{_C_FED}#L21-L49; {_C_ACT}#L131-L239",
-        "address_family": f"{_C_DNS}#L65-L71 (hickory Ipv4thenIpv6)",
-        "ipv6_literal_default_port": f"{_C_FED}#L21-L29; {_C_ACT}#L68-L75",
-        "cache": f"{_C_CACHE}#L131-L153; {_C_DNS}#L53-L58",
+        "m_server_validation": f"{_C_WK}#L34-L45",
+        "host_header": f"{_C_FED}#L21-L49; {_C_ACT}#L131-L239; girlbossceo/hyper-util@e4ae7628 "
+        "src/client/legacy/client.rs#L297-L309",
+        "address_family": f"{_C_DNS}#L65-L71; hickory-dns@v0.25.1 crates/resolver/src/lookup_ip.rs#L309-L334",
+        "ipv6_literal_default_port": f"{_C_FED}#L21-L29; {_C_ACT}#L139-L175",
+        "cache": f"{_C_CACHE}#L16-L19, #L125-L153; {_C_DNS}#L53-L58",
     },
     notes={
         "srv_name_override": "fixed in continuwuity v0.5.7 (8b762cf2); see the continuwuity-0.5 profile",
-        "srv_error": "hickory may report some SERVFAIL answers as NoRecordsFound, which goes on to the next name",
+        "ipv6_literal_default_port": "443 is read for m.server; for a server name '[v6]' it was not settled",
+        "address_family": "the default ip_range_denylist refuses IP-literal destinations in private and "
+        "documentation ranges (a server's own configuration)",
     },
 )
 
 CONTINUWUITY_05 = replace(
     CONDUWUIT,
     name="continuwuity-0.5",
-    title="continuwuity v0.5.7 and later v0.5 releases",
-    versions="continuwuity v0.5.7 to before v26.6 (the conduwuit resolver, D1 fixed by 8b762cf2)",
+    title="continuwuity v0.5.7 to v0.5.11",
+    versions="continuwuity v0.5.7-v0.5.11 (the conduwuit resolver without the pre-query, fixed by 8b762cf2)",
     srv_name_override=False,
+    well_known_max_redirects=4,
     well_known_body_max=8192,
     sources={
         **CONDUWUIT.sources,
-        "srv_name_override": "continuwuity 8b762cf2 (changelog.d/1615.bugfix)",
-        "well_known_body_max": "continuwuity@8f4e95b4 src/service/resolver/well_known.rs (8 192 bytes)",
+        "srv_name_override": "continuwuity 8b762cf2 (changelog.d/1615.bugfix; first tag v0.5.7)",
+        "well_known_max_redirects": "seanmonstar/reqwest@v0.13.4 src/redirect.rs#L131-L144 (reqwest 0.12.24)",
+        "well_known_body_max": "continuwuity@v0.5.6 src/core/utils/response.rs#L8-L35",
     },
-    notes={"srv_error": CONDUWUIT.notes["srv_error"]},
+    notes={},
 )
 
 TUWUNEL = replace(
     CONDUWUIT,
     name="tuwunel",
     title="tuwunel v1.5 and later",
-    versions="tuwunel v1.5.0 and later (matrix-construct/tuwunel@5b366914)",
-    srv_error="next",
+    versions="tuwunel v1.5.0 and later (read at matrix-construct/tuwunel@5b366914 = v1.9.0)",
+    well_known_max_redirects=4,
+    well_known_body_max=12288,
     sources={
         **CONDUWUIT.sources,
-        "srv_error": f"{_TUWUNEL} src/service/resolver/actual.rs#L375-L400",
-        "srv_timeout": f"{_TUWUNEL} src/service/resolver/actual.rs#L375-L400",
-        "srv_name_override": f"{_TUWUNEL} src/service/resolver/actual.rs#L119-L120",
-        "srv_services": f"{_TUWUNEL} 0b82fe27 (_matrix._tcp restored in v1.5.0)",
-        "well_known_max_redirects": f"{_TUWUNEL} src/service/client/mod.rs#L137",
+        "srv_services": f"{_T_ACT}#L336-L364; {_TUWUNEL} 0b82fe27 (_matrix._tcp restored in v1.5.0)",
+        "srv_error": f"{_T_ACT}#L374-L401; hickory-dns@v0.26.1 crates/net/src/error.rs#L252-L276",
+        "srv_timeout": f"{_T_ACT}#L374-L401",
+        "srv_selection": f"{_T_ACT}#L349-L358",
+        "srv_name_override": f"{_T_ACT}#L107-L131, #L281-L300",
+        "well_known_max_redirects": f"{_TUWUNEL} src/service/client/mod.rs#L129-L137 (reqwest 0.13: limited(4))",
+        "well_known_body_max": f"{_TUWUNEL} src/service/client/mod.rs#L277-L306",
     },
-    notes={"srv_name_override": "the pre-query of the server name's addresses is still in HEAD"},
+    notes={
+        "srv_name_override": "the pre-query of the server name's addresses is still in v1.9.0",
+        "ipv6_literal_default_port": CONDUWUIT.notes["ipv6_literal_default_port"],
+    },
 )
 
 TUWUNEL_10 = replace(
     TUWUNEL,
     name="tuwunel-1.0",
     title="tuwunel v1.0 to v1.4",
-    versions="tuwunel v1.0.0 to v1.4.x",
+    versions="tuwunel v1.0.0-v1.4.x (only _matrix-fed._tcp; the other rules as read in v1.9.0)",
     srv_services=("_matrix-fed._tcp",),
     sources={
         **TUWUNEL.sources,
-        "srv_services": f"{_TUWUNEL} 258e2e3c (_matrix._tcp dropped; restored by 0b82fe27 in v1.5.0)",
+        "srv_services": f"{_TUWUNEL} 258e2e3c (_matrix._tcp dropped, first tag v1.0.0; restored by 0b82fe27)",
     },
 )
 
 CONTINUWUITY = Profile(
     name="continuwuity",
     title="continuwuity v26.6 and later (the resolvematrix crate)",
-    versions="continuwuity v26.6 and later (resolvematrix 1.3.0, continuwuity/resolvematrix@1ad83bbf)",
+    versions="continuwuity v26.6.0 and later (resolvematrix; read at continuwuity/resolvematrix@1ad83bbf, 1.3.0)",
     srv_error="next",
     srv_timeout="next",
     srv_selection="first_in_answer",
+    srv_target_without_address="host_addresses",
     well_known_max_redirects=4,
     well_known_http_redirects=True,
     well_known_body_max=256 * 1024,
@@ -439,25 +467,33 @@ CONTINUWUITY = Profile(
     empty_m_server="fail",
     host_header="url",
     address_family="ipv4_then_ipv6",
+    ipv6_literal_default_port=443,
     cache=CachePolicy(
         "fixed",
         minimum=DAY,
         maximum=DAY,
-        basis="the result cached 24 h in memory, headers ignored (evicted after a connection error)",
+        dns_min_ttl=0,
+        basis="the result cached 24 h in memory, headers ignored (dropped after a failure once the server is back)",
     ),
-    failure_cache="the fallback cached 24 h",
+    failure_cache="the fallback cached 24 h; an NXDOMAIN with an SOA kept at least 3 days",
     sources={
         "srv_services": f"{_R_SRV}#L571-L606",
-        "srv_error": f"{_R_SRV}#L582",
-        "srv_timeout": f"{_R_SRV}#L582",
-        "srv_selection": f"{_R_SRV}#L583-L590",
-        "well_known_max_redirects": "continuwuity src/service/client/mod.rs#L38-L50 (reqwest limited(4))",
-        "well_known_statuses": f"{_R_SRV}#L491-L545",
-        "well_known_body_max": f"{_R_SRV}#L630-L672",
-        "m_server_validation": f"{_R_SRV}#L491-L545",
-        "host_header": f"{_R_SRV}#L372-L386, #L687-L715; {_R_RES}#L147-L159",
-        "address_family": "continuwuity src/service/client/mod.rs#L298-L304 (hickory Ipv4thenIpv6)",
-        "cache": f"{_R_SRV}#L178-L180",
+        "srv_error": f"{_R_SRV}#L581-L591",
+        "srv_timeout": f"{_R_SRV}#L581-L591",
+        "srv_selection": f"{_R_SRV}#L583-L600",
+        "srv_target_without_address": f"{_R_SRV}#L53-L101",
+        "well_known_max_redirects": "continuwuity@09073235 src/service/client/mod.rs#L38-L50 (reqwest 0.13)",
+        "well_known_statuses": f"{_R_SRV}#L498-L505",
+        "well_known_body_max": f"{_R_SRV}#L507-L518, #L630-L673",
+        "m_server_validation": f"{_R_SRV}#L482-L530, #L554-L563, #L687-L715",
+        "empty_m_server": f"{_R_SRV}#L554-L563",
+        "host_header": f"{_R_RES}#L143-L159; continuwuity@09073235 src/service/federation/execute.rs#L144, #L285",
+        "address_family": "continuwuity@09073235 src/service/client/mod.rs#L298-L304 (hickory Ipv4thenIpv6)",
+        "ipv6_literal_default_port": f"{_RESOLVEMATRIX} 1883740 (8448 from resolvematrix 1.3.0)",
+        "cache": f"{_R_SRV}#L173-L180; continuwuity@09073235 src/service/federation/mod.rs#L114-L198",
+    },
+    notes={
+        "ipv6_literal_default_port": "443 up to v26.7.3 (resolvematrix 1.1/1.2); 8448 from v26.8.0-alpha.1",
     },
 )
 
@@ -470,7 +506,7 @@ CONDUIT = Profile(
     srv_selection="first_in_answer",
     srv_target_addresses="first",
     srv_target_without_address="host_addresses",
-    well_known_max_redirects=10,
+    well_known_max_redirects=9,
     well_known_http_redirects=True,
     well_known_statuses="any",
     well_known_body_max=None,
@@ -486,22 +522,30 @@ CONDUIT = Profile(
         no_store=0,
         no_cache=True,
         expires=False,
-        basis="max-age capped at 48 h, no minimum; no-store and no-cache 0; 24 h without it; Expires ignored",
+        all_headers=True,
+        basis="max-age capped at 48 h, no minimum; no-store and no-cache 0; 24 h without it; Expires ignored; "
+        "every response header is read as Cache-Control (an HSTS max-age counts, a non-integer one gives 24 h)",
     ),
     failure_cache="retried after 1, 2, 4 ... 60 min",
     sources={
-        "srv_services": f"{_K_SS}#L628-L637",
+        "srv_services": f"{_K_SS}#L608-L637",
         "srv_error": f"{_K_SS}#L608-L626 (.unwrap_or(None))",
         "srv_timeout": f"{_K_SS}#L608-L626 (.unwrap_or(None))",
-        "srv_selection": f"{_K_SS}#L615",
-        "srv_target_addresses": f"{_K_SS}#L615; {_CONDUIT} src/service/globals/mod.rs#L130-L133",
-        "srv_target_without_address": f"{_K_SS}#L576-L585",
+        "srv_selection": f"{_K_SS}#L608-L637",
+        "srv_target_addresses": f"{_K_SS}#L556-L606; {_CONDUIT} src/service/globals/mod.rs#L124-L137",
+        "srv_target_without_address": f"{_K_SS}#L576-L591",
+        "well_known_max_redirects": f"{_CONDUIT} src/service/globals/mod.rs#L177, #L545-L556 (reqwest 0.12.4)",
         "well_known_statuses": f"{_K_SS}#L639-L681",
-        "well_known_body_max": f"{_K_SS}#L672 (text(), no limit)",
+        "well_known_body_max": f"{_K_SS}#L639-L681 (text(), no limit)",
         "m_server_validation": f"{_K_SS}#L639-L681",
-        "host_header": f"{_K_SS}#L489-L505, #L556-L606",
-        "ipv6_literal_default_port": f"{_K_SS}#L372-L380, #L464-L487",
-        "cache": f"{_K_SS}#L655-L670",
+        "empty_m_server": f"{_K_SS}#L639-L681",
+        "host_header": f"{_K_SS}#L458-L505, #L556-L606",
+        "ipv6_literal_default_port": f"{_K_SS}#L372-L388, #L458-L505",
+        "cache": f"{_K_SS}#L655-L670; hyperium/headers@headers-v0.4.1 src/common/cache_control.rs#L255-L312",
+    },
+    notes={
+        "address_family": "without SRV records getaddrinfo with every address; with them the first address "
+        "of the target, an IPv4 one when it has an A record",
     },
 )
 
@@ -580,17 +624,26 @@ class CacheHeaders:
     expires_in: float | None = None  # seconds from now until Expires; 0 for an invalid date
 
 
-def parse_cache_headers(headers: list[tuple[str, str]], *, now: float) -> CacheHeaders:
-    """``Cache-Control`` (comma-separated directives) and ``Expires`` of ``(name, value)`` pairs."""
+def parse_cache_headers(headers: list[tuple[str, str]], *, now: float, all_headers: bool = False) -> CacheHeaders:
+    """``Cache-Control`` (comma-separated directives) and ``Expires`` of ``(name, value)`` pairs.
+
+    An unreadable ``max-age`` counts as absent. ``all_headers``: Conduit's reading - every
+    header's value is parsed as directives (so an HSTS ``max-age`` counts), and one non-integer
+    value of a numeric directive makes the whole parse fail (then no header counts at all).
+    """
     directives: dict[str, str | None] = {}
     expires: str | None = None
     for name, value in headers:
         lowered = name.lower()
-        if lowered == "cache-control":
+        if lowered == "cache-control" or all_headers:
             for directive in value.split(","):
-                key, sep, argument = directive.partition("=")
-                directives[key.strip().lower()] = argument.strip() if sep else None
-        elif lowered == "expires":
+                key, sep, text = directive.partition("=")
+                key = key.strip().lower()
+                argument = text.strip() if sep else None
+                if all_headers and key in _NUMERIC_DIRECTIVES and not (argument or "").isdigit():
+                    return CacheHeaders()
+                directives[key] = argument
+        if lowered == "expires":
             expires = value
     max_age: int | None = None
     raw = directives.get("max-age")
@@ -605,6 +658,9 @@ def parse_cache_headers(headers: list[tuple[str, str]], *, now: float) -> CacheH
         no_cache="no-cache" in directives,
         expires_in=None if expires is None else seconds_until(expires, now),
     )
+
+
+_NUMERIC_DIRECTIVES = ("max-age", "s-maxage", "max-stale", "min-fresh")
 
 
 def seconds_until(http_date: str, now: float) -> float:
@@ -663,17 +719,19 @@ def _headers_period(policy: CachePolicy, headers: CacheHeaders) -> tuple[float, 
 def notice_times(
     profiles: list[Profile],
     *,
-    well_known_headers: CacheHeaders | None,
+    well_known_headers: list[tuple[str, str]] | None,
+    now: float,
     srv_ttl: int | None = None,
     address_ttl: int | None = None,
 ) -> list[NoticeTime]:
-    """Per profile, the longest time a peer may keep an earlier answer (at most; a peer may notice sooner).
+    """Per profile, the longest time a peer may keep an earlier answer (a peer may notice sooner).
 
-    ``well_known_headers``: the cache headers of the well-known answer now served (None when no
-    usable well-known is served: then the fallback is what is cached). ``srv_ttl`` and
-    ``address_ttl``: the largest TTLs of the SRV and address records the current route uses
-    (None when not known). The longest of the layers that may hold an earlier answer wins: the
-    well-known period, the SRV and address TTLs (raised to the implementation's minimum TTL).
+    ``well_known_headers``: every ``(name, value)`` header of the well-known answer now served
+    (None when no usable well-known is served: then the fallback is what is cached).
+    ``srv_ttl`` and ``address_ttl``: the largest TTLs of the SRV and address records of the
+    current route (None when not known). The longest of the layers that may hold an earlier
+    answer wins: the well-known period, the SRV and the address TTLs (raised to the
+    implementation's minimum TTL).
     """
     results = []
     for profile in profiles:
@@ -690,7 +748,8 @@ def notice_times(
             longest = policy.default * (1 + policy.jitter)
             basis.append(f"no usable well-known: the fallback may be kept like a default answer, {_duration(longest)}")
         else:
-            longest, how = _headers_period(policy, well_known_headers)
+            headers = parse_cache_headers(well_known_headers, now=now, all_headers=policy.all_headers)
+            longest, how = _headers_period(policy, headers)
             basis.append(f"well-known {how}")
         if policy.persisted:
             basis.append("kept across restarts")

@@ -291,8 +291,6 @@ class _ResolutionRun:
                 f"uses only the first record of the {qname} answer ({first.target}:{first.port}), "
                 f"not the RFC 2782 order of all {len(records)}, and does not fail over",
             )
-        if first.target == ".":
-            raise self.fail(f"SRV query {qname}", "the first SRV record has target '.'", "srv-disabled")
         if self.profile.srv_name_override and name == self.server_host:
             own = self.own_addresses(name)
             if own:
@@ -302,7 +300,10 @@ class _ResolutionRun:
                     f"{first.port} instead of the addresses of {first.target}",
                 )
                 return [Target(name, first.port, own)]
-        target = self.target(first.target, first.port, srv_target=True)
+        if first.target == ".":  # the target's name is empty, so it has no address
+            target = Target(first.target, first.port, [])
+        else:
+            target = self.target(first.target, first.port, srv_target=True)
         return [self.srv_target_addresses(name, target)]
 
     def own_addresses(self, name: str) -> list[str]:
@@ -323,9 +324,10 @@ class _ResolutionRun:
                 )
                 return Target(name, target.port, own)
         if self.profile.srv_target_addresses == "first" and len(target.addresses) > 1:
-            ordered = self.family_filter(target).addresses
-            self.diverge("srv_target_addresses", f"uses only the first address of {target.host} ({ordered[0]})")
-            return Target(target.host, target.port, ordered[:1])
+            # The first address of an IPv4-then-IPv6 lookup: an A record when there is one.
+            first = next((a for a in target.addresses if _is_ipv4(a)), target.addresses[0])
+            self.diverge("srv_target_addresses", f"uses only the first address of {target.host} ({first})")
+            return Target(target.host, target.port, [first])
         return target
 
     def observe_well_known(self, hostname: str) -> WellKnownObservation:
