@@ -118,8 +118,9 @@ class Profile:
     * ``well_known_statuses``: ``200``, ``2xx`` or ``any``.
     * ``well_known_body_max``: the largest body accepted, in bytes (None: no limit).
     * ``m_server_validation``: ``validate`` (an invalid value is ignored: no delegation),
-      ``verbatim`` (used as written, so an invalid value leaves no usable destination) or
-      ``error`` (an invalid value is a resolution error, no fallback).
+      ``verbatim`` (used as written, so an invalid value leaves no usable destination),
+      ``url_netloc`` (spliced into a URL whose authority is used: the text before the first '/')
+      or ``error`` (an invalid value is a resolution error, no fallback).
       ``empty_m_server``: ``ignore`` (``""`` means no delegation) or ``fail``.
     * ``host_header``: ``authority`` (the server name or ``m.server`` as written, the spec's form)
       or ``url`` (the URL's authority: ``host:port`` with the port in use - 8448 when none was
@@ -208,7 +209,7 @@ CHOICES: Mapping[str, tuple] = MappingProxyType(
         "srv_target_addresses": ("all", "first"),
         "srv_target_without_address": ("fail", "host_addresses"),
         "well_known_statuses": ("200", "2xx", "any"),
-        "m_server_validation": ("validate", "verbatim", "error"),
+        "m_server_validation": ("validate", "verbatim", "url_netloc", "error"),
         "empty_m_server": ("ignore", "fail"),
         "host_header": ("authority", "url"),
         "address_family": ("any", "ipv4_then_ipv6", "ipv4_only"),
@@ -277,7 +278,7 @@ SYNAPSE = Profile(
     versions="Synapse (element-hq/synapse@a58ad44e, 2026-07; checked by running 1.163.2)",
     well_known_max_redirects=20,
     well_known_http_redirects=True,
-    m_server_validation="verbatim",
+    m_server_validation="url_netloc",
     cache=CachePolicy(
         "headers",
         default=DAY,
@@ -304,7 +305,8 @@ SYNAPSE = Profile(
         "cache": f"{_S_WK}#L44-L76, #L229-L242, #L322-L349",
     },
     notes={
-        "m_server_validation": "an m.server with a trailing '/' still delegates (requests go to '//_matrix/...')",
+        "m_server_validation": "an m.server with a trailing '/' still delegates (requests go to '//_matrix/...'); "
+        "'https://host' makes the host 'https' (seen running Synapse 1.163.2)",
         "srv_error": "with an earlier answer in its cache, Synapse uses that instead of failing",
         "address_family": "Synapse's default ip_range_blacklist also refuses private and loopback targets",
     },

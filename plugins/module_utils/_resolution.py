@@ -300,10 +300,11 @@ class _ResolutionRun:
                     f"{first.port} instead of the addresses of {first.target}",
                 )
                 return [Target(name, first.port, own)]
-        if first.target == ".":  # the target's name is empty, so it has no address
-            target = Target(first.target, first.port, [])
-        else:
-            target = self.target(first.target, first.port, srv_target=True)
+        # A target '.' is an empty name, so it has no address.
+        empty = first.target == "."
+        target = (
+            Target(first.target, first.port, []) if empty else self.target(first.target, first.port, srv_target=True)
+        )
         return [self.srv_target_addresses(name, target)]
 
     def own_addresses(self, name: str) -> list[str]:

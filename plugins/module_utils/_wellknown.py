@@ -11,6 +11,7 @@ every failure of the peer is a reason, never an exception that escapes.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import quote, urljoin, urlsplit
@@ -343,6 +344,8 @@ def _judge_answer(
         reason = f"'m.server' is not a valid server name: {exc}"
         if rules.m_server_validation == "error":
             return _fatal(verdict, f"{reason}; it is an error, with no fallback to SRV", "m_server_validation")
+        if rules.m_server_validation == "url_netloc":
+            return _url_netloc(verdict, reason, rules, now=now, response=response)
         if rules.m_server_validation == "verbatim":
             return _fatal(verdict, f"{reason}; it is used as written: no usable destination", "m_server_validation")
         warnings.append(
@@ -353,6 +356,28 @@ def _judge_answer(
     warnings.extend(name_warnings)
     report.cache_seconds = cache_period(response, now=now)
     verdict.delegated = delegated
+    return verdict
+
+
+def _url_netloc(
+    verdict: WellKnownVerdict, reason: str, rules: Profile, *, now: float, response: HttpResponse
+) -> WellKnownVerdict:
+    """``url_netloc`` (Synapse): ``m.server`` is spliced into a URL, whose authority is then used.
+
+    The authority ends at the first '/', '?' or '#' (``matrix.example.com/`` delegates to
+    ``matrix.example.com``; ``https://matrix.example.com`` to the host ``https``); an empty port
+    counts as none. Whatever is left must be a host name, or nothing can be connected to.
+    """
+    netloc = re.split(r"[/?#]", verdict.report.m_server, maxsplit=1)[0]
+    netloc = netloc[:-1] if netloc.endswith(":") else netloc
+    try:
+        delegated, _warnings = parse_server_name(netloc, allow_unicode=False)
+    except ServerNameError:
+        return _fatal(verdict, f"{reason}; it is used as written: no usable destination", "m_server_validation")
+    verdict.report.cache_seconds = cache_period(response, now=now)
+    verdict.report.rule = "m_server_validation"
+    verdict.delegated = delegated
+    verdict.warnings.append(f"'m.server' {verdict.report.m_server!r} is used as the URL authority {netloc!r}")
     return verdict
 
 
