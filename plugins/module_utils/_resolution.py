@@ -113,6 +113,9 @@ class _ResolutionRun:
     def __post_init__(self) -> None:
         self.result = Resolution(server_name=self.name)
         self.server_host: str | None = None
+        # The headers of the server name's well-known answer, when this profile accepts it (for
+        # the migration timing, ``_profiles.notice_times``); None when it gives no delegation.
+        self.well_known_headers: list[tuple] | None = None
         if self.limits is None:
             self.limits = observation_limits([self.profile])
 
@@ -189,9 +192,10 @@ class _ResolutionRun:
         if family == "any" or len(ipv4) == len(target.addresses):
             return target
         if family == "ipv4_only":
-            self.diverge(
-                "address_family", f"dials IPv4 only, so not {', '.join(a for a in target.addresses if not _is_ipv4(a))}"
-            )
+            ipv6 = ", ".join(address for address in target.addresses if not _is_ipv4(address))
+            self.diverge("address_family", f"dials IPv4 only, so not {ipv6}")
+            if not ipv4:
+                self.address_errors[target.host] = f"{target.host} has only IPv6 addresses ({ipv6}); it dials IPv4 only"
             return Target(target.host, target.port, ipv4)
         if ipv4:  # ipv4_then_ipv6: AAAA only when there is no A record
             self.diverge("address_family", f"uses the AAAA records of {target.host} only when it has no A record")
@@ -357,6 +361,8 @@ class _ResolutionRun:
         if verdict.fatal is not None:
             self.result.well_known = verdict.report
             raise self.fail(f"well-known {verdict.report.url}", verdict.fatal, "invalid-m-server")
+        if verdict.delegated is not None and observation.failure is None:
+            self.well_known_headers = list(observation.hops[-1][1].headers)
         return verdict.report, verdict.delegated, verdict.warnings
 
     def compare_well_known(self, verdict: WellKnownVerdict, spec: WellKnownVerdict) -> None:
@@ -511,6 +517,7 @@ class ProfileOutcome:
     error: ResolutionError | None
     differs_from_spec: list[Divergence] = field(default_factory=list)
     unobserved: list[str] = field(default_factory=list)
+    well_known_headers: list[tuple] | None = None  # of the well-known answer it accepts (notice_times)
 
     def comparable(self) -> tuple:
         """What an implementation does with the name: the failure, or where and how it connects."""
@@ -588,6 +595,7 @@ def resolve_implementations(
         except ResolutionError as exc:
             outcome = ProfileOutcome(profile, None, exc)
         outcome.unobserved = list(run.unobserved)
+        outcome.well_known_headers = run.well_known_headers
         if profile is not SPEC and outcome.comparable() != outcomes[SPEC.name].comparable():
             outcome.differs_from_spec = list(run.divergences) or [
                 profile.divergence("unknown", "differs from the spec's result for a reason no rule names")

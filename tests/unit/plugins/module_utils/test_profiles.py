@@ -329,3 +329,18 @@ def test_a_profile_can_be_made_for_a_new_version():
         https=FakeHttps(),
     )
     assert views[0].profile is newer
+
+
+def test_the_migration_timing_of_each_view_comes_from_the_headers_it_accepts():
+    headers = [("Cache-Control", "max-age=60")]
+    https = FakeHttps({WK: delegation("matrix.example.com:443", status=203, headers=headers)})
+    views = {view.profile.name: view for view in _resolve_all(FakeDns(), https)}
+    # HTTP 203: the spec and Synapse refuse the file (their fallback is cached), conduwuit accepts it.
+    assert views["spec"].well_known_headers is None
+    assert ("cache-control", "max-age=60") in views["conduwuit"].well_known_headers
+    times = {
+        name: notice_times([view.profile], well_known_headers=view.well_known_headers, now=NOW)[0].seconds
+        for name, view in views.items()
+    }
+    assert times["spec"] == 24 * HOUR and times["synapse"] == int(24 * HOUR * 1.1)
+    assert times["conduit"] == 60

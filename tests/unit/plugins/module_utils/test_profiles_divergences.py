@@ -221,6 +221,7 @@ def test_d6_an_ipv6_only_target_is_out_of_reach_for_dendrite():
     got = views(EXAMPLE, dns, FakeHttps({WK: delegation("matrix.example.com:8448")}))
     want = expect(("matrix.example.com:8448", MATRIX, [(MATRIX, 8448, [M6])]), dendrite=("error", "no-address"))
     assert_views(got, want, {"dendrite": ["address_family"]})
+    assert f"{MATRIX} has only IPv6 addresses ({M6}); it dials IPv4 only" in got["dendrite"].error.reason
 
 
 # -- D7 --------------------------------------------------------------------------------------------------
