@@ -117,6 +117,7 @@ class SrvAnswer:
     name: str
     records: list[SrvRecord]
     status: str  # "NOERROR", "NXDOMAIN" or "NODATA"
+    ttl: int | None = None  # the answer's TTL (negative TTL for NXDOMAIN/NODATA), None when unknown
 
 
 @dataclass
@@ -125,6 +126,7 @@ class AddressAnswer:
     addresses: list[str]  # AAAA first, then A
     cnames: list[str] = field(default_factory=list)  # names of the CNAME chain followed
     warnings: list[str] = field(default_factory=list)  # one family failed, the other answered
+    ttl: int | None = None  # the smallest TTL of the addresses (CNAMEs included), None when unknown
 
 
 # -- HTTPS -------------------------------------------------------------------------------------------
