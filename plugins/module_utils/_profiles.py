@@ -80,6 +80,7 @@ class CachePolicy:
       * ``until_failure``: kept until every destination fails at the transport level.
     ``dns_min_ttl``: the shortest time a positive DNS answer is kept, whatever its TTL.
     ``all_headers``: every response header's value is parsed as Cache-Control directives (Conduit).
+    ``failure``: for ``headers``, the longest time "no usable well-known" is remembered.
     """
 
     kind: str
@@ -93,6 +94,7 @@ class CachePolicy:
     persisted: bool = False
     dns_min_ttl: int = 0
     all_headers: bool = False
+    failure: int = HOUR
     basis: str = ""
 
 
@@ -286,6 +288,7 @@ SYNAPSE = Profile(
         maximum=2 * DAY,
         no_store=5 * 60,
         jitter=0.1,
+        failure=int(1.1 * HOUR),
         basis="max-age or Expires clamped to [5 min, 48 h]; 24 h +10 % without them; no-store 5 min",
     ),
     failure_cache="1 h +-10 % (2 min when a valid well-known was seen within its TTL + 2 h)",
@@ -749,8 +752,8 @@ def notice_times(
             if policy.minimum != policy.maximum:
                 basis.append(f"at most {_duration(longest)} ({_duration(policy.minimum)} at the earliest)")
         elif well_known_headers is None:
-            longest = policy.default * (1 + policy.jitter)
-            basis.append(f"no usable well-known: the fallback may be kept like a default answer, {_duration(longest)}")
+            longest = policy.failure
+            basis.append(f"no usable well-known: that is remembered for up to {_duration(longest)}")
         else:
             headers = parse_cache_headers(well_known_headers, now=now, all_headers=policy.all_headers)
             longest, how = _headers_period(policy, headers)

@@ -45,7 +45,7 @@ from ._model import (
     Target,
     WellKnown,
 )
-from ._profiles import SPEC, Divergence, ObservationLimits, Profile, observation_limits
+from ._profiles import SPEC, Divergence, NoticeTime, ObservationLimits, Profile, notice_times, observation_limits
 from ._server_name import ServerName, ServerNameError, parse_server_name
 from ._wellknown import WellKnownObservation, WellKnownVerdict, judge_well_known, observe_well_known
 
@@ -61,6 +61,11 @@ __all__ = [
 
 MAX_PARALLEL_LOOKUPS = 32
 SRV_SERVICES = (("_matrix-fed._tcp", False), ("_matrix._tcp", True))
+
+
+def _largest(values: list[int | None]) -> int | None:
+    known = [value for value in values if value is not None]
+    return max(known) if known else None
 
 
 def url_authority(host: str, kind: str, port: int) -> str:
@@ -430,6 +435,18 @@ class _ResolutionRun:
         self.srv_or_default_port(server.host, delegated=False)  # 4 to 6
         return self.url_host_header(server)
 
+    def route_ttls(self) -> tuple[int | None, int | None]:
+        """The largest TTLs of the SRV answers and of the target addresses this run used (memo hits)."""
+        srv_ttls = []
+        for lookup in self.result.srv:
+            if lookup.error is None:
+                srv_ttls.append(self._srv(lookup.name).ttl)
+        address_ttls = []
+        for target in self.result.targets:
+            if target.addresses and target.addresses != [target.host]:  # looked up, not an IP literal
+                address_ttls.append(self._addresses(target.host).ttl)
+        return _largest(srv_ttls), _largest(address_ttls)
+
     def url_host_header(self, server: ServerName) -> Resolution:
         """``host_header: url``: the Host a URL library derives, ``host:port`` with the port in use."""
         result = self.result
@@ -518,6 +535,18 @@ class ProfileOutcome:
     differs_from_spec: list[Divergence] = field(default_factory=list)
     unobserved: list[str] = field(default_factory=list)
     well_known_headers: list[tuple] | None = None  # of the well-known answer it accepts (notice_times)
+    srv_ttl: int | None = None  # the largest TTL of the SRV answers its route used
+    address_ttl: int | None = None  # the largest TTL of its targets' addresses
+
+    def notice_time(self, *, now: float) -> NoticeTime:
+        """How long a peer of this implementation may keep an earlier answer (``notice_times``)."""
+        return notice_times(
+            [self.profile],
+            well_known_headers=self.well_known_headers,
+            now=now,
+            srv_ttl=self.srv_ttl,
+            address_ttl=self.address_ttl,
+        )[0]
 
     def comparable(self) -> tuple:
         """What an implementation does with the name: the failure, or where and how it connects."""
@@ -590,6 +619,7 @@ def resolve_implementations(
             if not isinstance(name, str):
                 parse_server_name(name)
             outcome = ProfileOutcome(profile, run.run(), None)
+            outcome.srv_ttl, outcome.address_ttl = run.route_ttls()
         except ServerNameError as exc:
             outcome = ProfileOutcome(profile, None, run.fail(PARSE_STEP, str(exc), "invalid-server-name"))
         except ResolutionError as exc:

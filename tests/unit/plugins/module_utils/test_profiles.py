@@ -302,9 +302,10 @@ def test_d11_a_long_dns_ttl_outlasts_the_well_known_period():
     assert got["dendrite"] is None
 
 
-def test_d11_without_a_well_known_the_fallback_is_kept_like_a_default_answer():
+def test_d11_without_a_well_known_the_failure_is_remembered_for_its_own_time():
     got = seconds(None)
-    assert got["spec"] == 24 * HOUR and got["conduwuit"] == 36 * HOUR
+    assert got["spec"] == HOUR and got["synapse"] == int(1.1 * HOUR) and got["conduit"] == HOUR
+    assert got["conduwuit"] == 36 * HOUR and got["continuwuity"] == 24 * HOUR and got["dendrite"] is None
 
 
 def test_d11_each_answer_says_why():
@@ -342,5 +343,25 @@ def test_the_migration_timing_of_each_view_comes_from_the_headers_it_accepts():
         name: notice_times([view.profile], well_known_headers=view.well_known_headers, now=NOW)[0].seconds
         for name, view in views.items()
     }
-    assert times["spec"] == 24 * HOUR and times["synapse"] == int(24 * HOUR * 1.1)
+    assert times["spec"] == HOUR and times["synapse"] == int(1.1 * HOUR)  # they remember the refusal
     assert times["conduit"] == 60
+
+
+class TtlDns(FakeDns):
+    """FakeDns whose answers carry TTLs."""
+
+    def srv(self, name, deadline=None):
+        return dataclasses.replace(super().srv(name, deadline), ttl=4 * HOUR)
+
+    def addresses(self, name, deadline=None):
+        return dataclasses.replace(super().addresses(name, deadline), ttl=600)
+
+
+def test_each_view_knows_the_ttls_of_its_route_and_when_a_peer_notices_a_change():
+    dns = TtlDns(srv={"_matrix-fed._tcp.example.com": [SrvRecord(10, 0, 8448, "fed1.example.net")]})
+    views = {view.profile.name: view for view in _resolve_all(dns, FakeHttps())}
+    assert (views["spec"].srv_ttl, views["spec"].address_ttl) == (4 * HOUR, 600)
+    assert views["spec"].notice_time(now=NOW).seconds == 4 * HOUR  # no well-known (1 h): the SRV TTL is longer
+    assert views["conduwuit"].notice_time(now=NOW).seconds == 36 * HOUR
+    assert views["dendrite"].notice_time(now=NOW).seconds is None
+    assert views["conduit"].notice_time(now=NOW).to_dict()["implementation"] == "conduit"
