@@ -368,7 +368,7 @@ CONDUWUIT = Profile(
     well_known_body_max=12287,
     host_header="url",
     address_family="ipv4_then_ipv6",
-    ipv6_literal_default_port=443,
+    ipv6_literal_default_port=None,
     cache=CachePolicy(
         "fixed",
         minimum=18 * HOUR,
@@ -394,12 +394,12 @@ CONDUWUIT = Profile(
         "host_header": f"{_C_FED}#L21-L49; {_C_ACT}#L131-L239; girlbossceo/hyper-util@e4ae7628 "
         "src/client/legacy/client.rs#L297-L309",
         "address_family": f"{_C_DNS}#L65-L71; hickory-dns@v0.25.1 crates/resolver/src/lookup_ip.rs#L309-L334",
-        "ipv6_literal_default_port": f"{_C_FED}#L21-L29; {_C_ACT}#L139-L175",
+        "ipv6_literal_default_port": f"{_C_FED}#L21-L29; {_C_ACT}#L139-L175; "
+        "hickory-dns@v0.25.1 crates/proto/src/rr/domain/label.rs#L50-L95 (the host '[2001' is refused)",
         "cache": f"{_C_CACHE}#L16-L19, #L125-L153; {_C_DNS}#L53-L58",
     },
     notes={
         "srv_name_override": "fixed in continuwuity v0.5.7 (8b762cf2); see the continuwuity-0.5 profile",
-        "ipv6_literal_default_port": "443 is read for m.server; for a server name '[v6]' it was not settled",
         "address_family": "the default ip_range_denylist refuses IP-literal destinations in private and "
         "documentation ranges (a server's own configuration)",
     },
@@ -417,7 +417,8 @@ CONTINUWUITY_05 = replace(
         **CONDUWUIT.sources,
         "srv_name_override": "continuwuity 8b762cf2 (changelog.d/1615.bugfix; first tag v0.5.7)",
         "well_known_max_redirects": "seanmonstar/reqwest@v0.13.4 src/redirect.rs#L131-L144 (reqwest 0.12.24)",
-        "well_known_body_max": "continuwuity@v0.5.6 src/core/utils/response.rs#L8-L35",
+        "well_known_body_max": "continuwuity@v0.5.7 src/service/resolver/well_known.rs (limit_read_text(8192)); "
+        "continuwuity@v0.5.6 src/core/utils/response.rs#L8-L35",
     },
     notes={},
 )
@@ -426,7 +427,8 @@ TUWUNEL = replace(
     CONDUWUIT,
     name="tuwunel",
     title="tuwunel v1.5 and later",
-    versions="tuwunel v1.5.0 and later (read at matrix-construct/tuwunel@5b366914 = v1.9.0)",
+    versions="tuwunel v1.5.0 and later (read at matrix-construct/tuwunel@5b366914 = v1.9.0; "
+    "up to v1.7.0 the largest body accepted is 12 287 bytes)",
     well_known_max_redirects=4,
     well_known_body_max=12288,
     sources={
@@ -441,7 +443,7 @@ TUWUNEL = replace(
     },
     notes={
         "srv_name_override": "the pre-query of the server name's addresses is still in v1.9.0",
-        "ipv6_literal_default_port": CONDUWUIT.notes["ipv6_literal_default_port"],
+        "well_known_body_max": "12 288 from v1.7.1 (more is no delegation); 12 287 up to v1.7.0",
     },
 )
 
@@ -449,18 +451,22 @@ TUWUNEL_10 = replace(
     TUWUNEL,
     name="tuwunel-1.0",
     title="tuwunel v1.0 to v1.4",
-    versions="tuwunel v1.0.0-v1.4.x (only _matrix-fed._tcp; the other rules as read in v1.9.0)",
+    versions="tuwunel v1.0.0-v1.4.x (only _matrix-fed._tcp; v1.0.0 follows 3 redirects, later tags 4)",
     srv_services=("_matrix-fed._tcp",),
+    well_known_body_max=12287,
     sources={
         **TUWUNEL.sources,
         "srv_services": f"{_TUWUNEL} 258e2e3c (_matrix._tcp dropped, first tag v1.0.0; restored by 0b82fe27)",
+        "well_known_body_max": f"{_TUWUNEL} v1.0.0-v1.4.8 src/service/resolver/well_known.rs (>= 12288 refused)",
     },
+    notes={"srv_name_override": "the pre-query of the server name's addresses is in every v1.x tag"},
 )
 
 CONTINUWUITY = Profile(
     name="continuwuity",
     title="continuwuity v26.6 and later (the resolvematrix crate)",
-    versions="continuwuity v26.6.0 and later (resolvematrix; read at continuwuity/resolvematrix@1ad83bbf, 1.3.0)",
+    versions="continuwuity v26.6.0 and later (resolvematrix 1.1.0 in v26.6.0, 1.2.0 in v26.6.1-v26.7.3, "
+    "1.3.0 from v26.8.0-alpha.1; read at continuwuity/resolvematrix@1ad83bbf)",
     srv_error="next",
     srv_timeout="next",
     srv_selection="first_in_answer",
@@ -478,7 +484,8 @@ CONTINUWUITY = Profile(
         minimum=DAY,
         maximum=DAY,
         dns_min_ttl=0,
-        basis="the result cached 24 h in memory, headers ignored (dropped after a failure once the server is back)",
+        basis="the result cached 24 h in memory, headers ignored (after a connection error it is marked stale, "
+        "and dropped when the server is next seen healthy)",
     ),
     failure_cache="the fallback cached 24 h; an NXDOMAIN with an SOA kept at least 3 days",
     sources={

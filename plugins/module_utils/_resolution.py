@@ -223,12 +223,11 @@ class _ResolutionRun:
         if server.kind == "ipv6" and server.port is None and self.profile.ipv6_literal_default_port != DEFAULT_PORT:
             wrong = self.profile.ipv6_literal_default_port
             if wrong is None:
-                self.diverge(
-                    "ipv6_literal_default_port", f"cannot parse the bracketed IPv6 literal {server} without a port"
-                )
-                raise self.fail(
-                    step, f"{server} without a port is not understood by this implementation", "invalid-server-name"
-                )
+                host = str(server).split(":", 1)[0]
+                reason = f"splits {server} at its first ':' and cannot look up the host {host!r}"
+                self.diverge("ipv6_literal_default_port", reason)
+                code = "invalid-server-name" if server.host == self.server_host else "invalid-m-server"
+                raise self.fail(step, f"{reason}: no connection", code)
             self.diverge(
                 "ipv6_literal_default_port", f"splits {server} at its first ':' and so connects on port {wrong}"
             )

@@ -293,7 +293,7 @@ RUST_DELEGATED = (MATRIX, MATRIX, [(MATRIX, 443, [M4])])  # the URL's authority 
         (8192, ()),
         (8193, ("continuwuity-0.5",)),
         (12287, ("continuwuity-0.5",)),
-        (12288, ("conduwuit", "continuwuity-0.5", "tuwunel-x")),
+        (12288, ("conduwuit", "continuwuity-0.5", "tuwunel-1.0")),  # tuwunel (v1.7.1+) accepts 12 288
         (12289, CONDUWUIT_FAMILY),
         (20 * 1024, CONDUWUIT_FAMILY),
         (51199, CONDUWUIT_FAMILY),
@@ -304,8 +304,6 @@ RUST_DELEGATED = (MATRIX, MATRIX, [(MATRIX, 443, [M4])])  # the URL's authority 
 )
 def test_d8_body_size_limits(size, refusing):
     refusing = set(refusing)
-    if "tuwunel-x" in refusing:  # 12 288 bytes: conduwuit refuses it, tuwunel accepts it
-        refusing -= {"tuwunel-x"}
     dns = FakeDns(addresses={EXAMPLE: [EX4], MATRIX: [M4]})
     got = views(EXAMPLE, dns, FakeHttps({WK: padded_delegation(size)}))
     want = {}
@@ -428,15 +426,19 @@ def test_d13_a_bracketed_ipv6_literal_without_port(delegated):
     dns = FakeDns(addresses={EXAMPLE: [EX4]})
     https = FakeHttps({WK: delegation(literal)})
     got = views(EXAMPLE if delegated else literal, dns, https)
+    # The conduwuit family splits '[2a01:...]' at its first ':' and cannot look up the host '[2a01'.
+    unparsed = ("error", "invalid-m-server" if delegated else "invalid-server-name")
     want = expect(
         (literal, None, [(PUBLIC_V6, 443, [PUBLIC_V6])]),
         spec=(literal, None, [(PUBLIC_V6, 8448, [PUBLIC_V6])]),
         synapse=(literal, None, [(PUBLIC_V6, 8448, [PUBLIC_V6])]),
         dendrite=("error", "no-address"),  # Dendrite's default allow_networks refuses every IPv6 dial
+        **{name.replace("-", "_").replace(".", ""): unparsed for name in CONDUWUIT_FAMILY},
     )
     rules = {name: ["ipv6_literal_default_port"] for name in RUST}
     rules["dendrite"] = ["address_family"]
     assert_views(got, want, rules)
+    assert "cannot look up the host '[2a01'" in got["conduwuit"].error.reason
 
 
 # -- D14 -------------------------------------------------------------------------------------------------
