@@ -291,7 +291,8 @@ def judge_well_known(observation: WellKnownObservation, rules: Profile = SPEC, *
                 )
                 return _refused(verdict, str(failure), hops, status=failure.status, rule="well_known_body_max")
             if largest + 1 < observation.body_limit:
-                message = f"{body_too_large(failure.location or observation.url, largest)}: the body is larger"
+                url = failure.location or observation.url
+                message = f"{body_too_large(url, largest)}: the body is {observation.body_limit} bytes or more"
                 return _refused(verdict, message, hops, status=failure.status, rule="well_known_body_max")
         return _refused(verdict, str(failure), hops, status=failure.status)
     return _judge_answer(verdict, observation, rules, now=now)

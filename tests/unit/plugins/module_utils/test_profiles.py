@@ -12,6 +12,8 @@ import dataclasses
 import random
 
 import pytest
+from test_profiles_divergences import padded_delegation
+from test_profiles_observe_once import LimitedHttps
 from test_resolution import ADDRESSES, EXAMPLE, FakeDns, FakeHttps, delegation, redirect
 
 from ansible_collections.matrixops.delegation.plugins.module_utils._dns import error_class
@@ -365,3 +367,24 @@ def test_each_view_knows_the_ttls_of_its_route_and_when_a_peer_notices_a_change(
     assert views["conduwuit"].notice_time(now=NOW).seconds == 36 * HOUR
     assert views["dendrite"].notice_time(now=NOW).seconds is None
     assert views["conduit"].notice_time(now=NOW).to_dict()["implementation"] == "conduit"
+
+
+def test_a_profile_refusing_a_body_the_fetch_read_says_how_large_it_was():
+    views = {view.profile.name: view for view in _resolve_all(FakeDns(), FakeHttps({WK: padded_delegation(20480)}))}
+    error = views["conduwuit"].resolution.well_known.error
+    assert error == (
+        "https://example.com/.well-known/matrix/server: body of 12288 bytes or more (limit 12287): the body is 20480 bytes"
+    )
+    assert "well_known_body_max" in [d.rule for d in views["conduwuit"].differs_from_spec]
+    assert views["conduit"].resolution.delegated_server == "matrix.example.com:443"
+
+
+def test_a_body_larger_than_the_fetch_reads_is_unobserved_for_a_profile_without_limit():
+    https = LimitedHttps({WK: padded_delegation(UNLIMITED_BODY_READ + 10)})
+    views = {view.profile.name: view for view in _resolve_all(FakeDns(), https)}
+    assert views["conduit"].unobserved == [
+        f"reads a larger body than the {UNLIMITED_BODY_READ - 1} bytes this check reads: assumed to give no delegation"
+    ]
+    assert views["conduit"].resolution.delegated_server is None
+    assert views["continuwuity"].unobserved == []
+    assert "body of 262145 bytes or more (limit 262144)" in views["continuwuity"].resolution.well_known.error
