@@ -517,18 +517,20 @@ _ADDRESS_SCHEMA = {
     },
 }
 _NULLABLE_BOOL = {"type": ["boolean", "null"]}
-_TARGETS_SCHEMA = {
-    "type": "array",
-    "items": {
-        "type": "object",
-        "required": ["host", "port", "addresses"],
-        "properties": {
-            "host": {"type": "string"},
-            "port": {"type": "integer"},
-            "addresses": {"type": "array", "items": {"type": "string"}},
-        },
-    },
-}
+
+
+def _objects(properties: dict) -> dict:
+    """The schema of an array of objects that have every one of ``properties``."""
+    return {"type": "array", "items": {"type": "object", "required": list(properties), "properties": properties}}
+
+
+_TARGETS_SCHEMA = _objects(
+    {
+        "host": {"type": "string"},
+        "port": {"type": "integer"},
+        "addresses": {"type": "array", "items": {"type": "string"}},
+    }
+)
 _STRINGS = {"type": "array", "items": {"type": "string"}}
 # federation_check's implementations option: per implementation profile, its view of the name.
 _IMPLEMENTATION_SCHEMA = {
@@ -557,34 +559,20 @@ _IMPLEMENTATION_SCHEMA = {
         "error": _NULLABLE_STR,
         "code": _NULLABLE_STR,
         "connections_ok": _NULLABLE_BOOL,
-        "checks": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["address", "port", "family", "ok", "state", "error", "shared_with_spec"],
-                "properties": {
-                    "address": {"type": "string"},
-                    "port": {"type": "integer"},
-                    "family": {"enum": ["ipv4", "ipv6"]},
-                    "ok": {"type": "boolean"},
-                    "state": {"enum": ["ok", "error", "no-route"]},
-                    "error": _NULLABLE_STR,
-                    "shared_with_spec": {"type": "boolean"},
-                },
-            },
-        },
-        "differs_from_spec": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["rule", "reason", "versions"],
-                "properties": {
-                    "rule": {"type": "string"},
-                    "reason": {"type": "string"},
-                    "versions": {"type": "string"},
-                },
-            },
-        },
+        "checks": _objects(
+            {
+                "address": {"type": "string"},
+                "port": {"type": "integer"},
+                "family": {"enum": ["ipv4", "ipv6"]},
+                "ok": {"type": "boolean"},
+                "state": {"enum": ["ok", "error", "no-route"]},
+                "error": _NULLABLE_STR,
+                "shared_with_spec": {"type": "boolean"},
+            }
+        ),
+        "differs_from_spec": _objects(
+            {"rule": {"type": "string"}, "reason": {"type": "string"}, "versions": {"type": "string"}}
+        ),
         "notice_seconds": _NULLABLE_INT,
         "notice_basis": _STRINGS,
         "unobserved": _STRINGS,
