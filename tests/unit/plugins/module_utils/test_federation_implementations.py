@@ -18,7 +18,7 @@ import random
 import pytest
 from test_federation import NOW_MS, key_document
 from test_federation_checker import GOOD_ROUTES, VERSION, FakeProbe, FakeSession, response
-from test_resolution import FakeDns, FakeHttps, delegation
+from test_resolution import FakeDns, FakeHttps, delegation, json_response, redirect
 
 from ansible_collections.matrixops.delegation.plugins.module_utils._check_policy import CheckPolicy
 from ansible_collections.matrixops.delegation.plugins.module_utils._federation import FederationChecker
@@ -326,3 +326,119 @@ def test_a_bad_implementations_value_names_what_was_expected(value, message):
     with pytest.raises(ProfileError) as info:
         profiles_named(value)
     assert str(info.value).startswith(message)
+
+
+def test_an_invalid_server_name_fails_every_implementation_and_nothing_is_divergent():
+    dns = FakeDns()
+    probe = FakeProbe()
+    resolver = ProfilesResolver(dns, FakeHttps())
+    with FederationChecker(ResolveOptions(timeout=1.0), now=lambda: NOW, resolver=resolver, probe=probe) as checker:
+        result = checker.run("exa mple.com", implementations=profiles_named("all"))
+    assert result["error_codes"] == ["invalid-server-name"]
+    assert {view["code"] for view in result["implementations"].values()} == {"invalid-server-name"}
+    assert set(oks(result).values()) == {False}
+    assert result["divergent"] == []
+    assert probe.connected == []
+
+
+class FailingModule:
+    def __init__(self, implementations):
+        self.params = {"implementations": implementations}
+
+    def fail_json(self, **kwargs):
+        raise SystemExit(kwargs["msg"])
+
+
+def test_the_modules_option_gives_profiles_or_fails_naming_what_was_expected():
+    from ansible_collections.matrixops.delegation.plugins.modules import federation_check
+
+    assert federation_check.implementations(FailingModule(None)) is None
+    assert [p.name for p in federation_check.implementations(FailingModule(["all"]))] == list(PROFILE_NAMES)
+    assert [p.name for p in federation_check.implementations(FailingModule(["conduit", "spec"]))] == ["conduit", "spec"]
+    with pytest.raises(SystemExit, match="^matrixops.delegation.federation_check: 'all' cannot be combined"):
+        federation_check.implementations(FailingModule(["all", "spec"]))
+
+
+# -- the fix of each kind of divergence ----------------------------------------------------------------------
+V6 = "2001:db8::1"
+WELL_KNOWN_URL = "https://example.com/.well-known/matrix/server"
+
+
+def _chain(hops, m_server):
+    """A well-known reached after ``hops`` redirects on example.com."""
+    paths = [WK[2]] + [f"/r{index}" for index in range(1, hops + 1)]
+    routes = {(EXAMPLE, 443, path): redirect(f"https://{EXAMPLE}{paths[i + 1]}") for i, path in enumerate(paths[:-1])}
+    routes[(EXAMPLE, 443, paths[-1])] = delegation(m_server)
+    return FakeHttps(routes)
+
+
+FIX_CASES = {
+    "D4-first-in-answer": (
+        FakeHttps(),
+        {FED: [SrvRecord(20, 0, 8448, MATRIX), SrvRecord(10, 0, 8448, "b.example.com")]},
+        {"b.example.com": [EX4], MATRIX: [M4]},
+        {(EX4, 8448): "refused"},
+        "conduit",
+        ("srv_selection", (False, True)),
+    ),
+    "D8-large-body": (
+        FakeHttps({WK: json_response({"m.server": f"{MATRIX}:443", "padding": "x" * 10_000})}),
+        {},
+        {EXAMPLE: [EX4], MATRIX: [M4]},
+        {(EX4, 8448): "refused"},
+        "continuwuity-0.5",
+        ("well_known_body_max", (True, False)),
+    ),
+    "D9-status-203": (
+        FakeHttps({WK: delegation(f"{MATRIX}:443", status=203)}),
+        {},
+        {EXAMPLE: [EX4], MATRIX: [M4]},
+        {(EX4, 8448): "refused"},
+        "conduwuit",
+        ("well_known_statuses", (False, True)),
+    ),
+    "D10-four-redirects": (
+        _chain(4, f"{MATRIX}:443"),
+        {},
+        {EXAMPLE: [EX4], MATRIX: [M4]},
+        {(EX4, 8448): "refused"},
+        "conduwuit",
+        ("well_known_max_redirects", (True, False)),
+    ),
+    "D7-url-as-m-server": (
+        FakeHttps({WK: delegation(f"https://{MATRIX}")}),
+        {},
+        {EXAMPLE: [EX4], MATRIX: [M4]},
+        {},
+        "dendrite",
+        ("m_server_validation", (True, False)),
+    ),
+    "D13-ipv6-literal-without-port": (
+        FakeHttps({WK: delegation(f"[{V6}]")}),
+        {},
+        {EXAMPLE: [EX4]},
+        {(V6, 443): "refused"},
+        "conduit",
+        ("ipv6_literal_default_port", (True, False)),
+    ),
+}
+FIXES = {
+    "srv_selection": "publish one SRV record for example.com (balance the load behind one name), or serve",
+    "well_known_body_max": f'make {WELL_KNOWN_URL} small: {{"m.server": "{MATRIX}:443"}} is enough',
+    "well_known_statuses": f"answer {WELL_KNOWN_URL} with status 200 when it delegates",
+    "well_known_max_redirects": f"serve {WELL_KNOWN_URL} where it is asked for, or with one redirect at most",
+    "m_server_validation": f"make m.server in {WELL_KNOWN_URL} a valid server name - a host, or host:port",
+    "ipv6_literal_default_port": f'write the port with the IPv6 literal in {WELL_KNOWN_URL}: "[{V6}]:8448" instead',
+}
+
+
+@pytest.mark.parametrize("case", list(FIX_CASES))
+def test_each_kind_of_divergence_names_its_rule_and_its_fix(case):
+    https, srv, addresses, broken, implementation, (rule, (spec_ok, implementation_ok)) = FIX_CASES[case]
+    sessions = {endpoint: refused(*endpoint) for endpoint in broken}
+    result, _probe, _resolver = check(FakeDns(srv=srv, addresses=addresses), https, sessions)
+    items = [item for item in result["divergent"] if item["implementation"] == implementation]
+    assert [item["rule"] for item in items] == [rule]
+    [item] = items
+    assert (item["spec_ok"], item["implementation_ok"]) == (spec_ok, implementation_ok)
+    assert item["fix"].startswith(FIXES[rule])
