@@ -442,3 +442,38 @@ def test_each_kind_of_divergence_names_its_rule_and_its_fix(case):
     [item] = items
     assert (item["spec_ok"], item["implementation_ok"]) == (spec_ok, implementation_ok)
     assert item["fix"].startswith(FIXES[rule])
+
+
+class NamedKeysSession(FakeSession):
+    """A homeserver serving several server names: the keys of the one the Host header names."""
+
+    def get(self, path, *, host_header, body_limit):
+        if path == KEYS:
+            self.requests.append((path, host_header))
+            return response(key_document(host_header.rsplit(":", 1)[0]))
+        return super().get(path, host_header=host_header, body_limit=body_limit)
+
+
+def test_many_names_on_a_thread_pool_check_each_implementations_connections_once():
+    from ansible_collections.matrixops.delegation.plugins.module_utils._parallel import ThreadPool
+
+    names = {f"n{index}.example": None for index in range(6)}
+    srv = {f"_matrix-fed._tcp.{name}": [SrvRecord(10, 0, 8448, MATRIX)] for name in names}
+    dns = FakeDns(srv=srv, addresses={**dict.fromkeys(names, [EX4]), MATRIX: [M4]})
+    probe = FakeProbe({(EX4, 8448): refused(EX4), (M4, 8448): NamedKeysSession()})
+    with (
+        ThreadPool(4) as pool,
+        FederationChecker(
+            ResolveOptions(timeout=1.0, concurrency=3),
+            now=lambda: NOW,
+            resolver=ProfilesResolver(dns, FakeHttps()),
+            probe=probe,
+            parallel=pool,
+        ) as checker,
+    ):
+        many = checker.run_many(names, implementations=profiles_named("all"))
+    assert [divergent(entry) for entry in many["results"]] == [
+        sorted((name, "srv_name_override") for name in PRE_QUERY)
+    ] * len(names)
+    # Per name: the spec's connection, then the pre-query's and the Host example.com:8448 one.
+    assert len(probe.connected) == 3 * len(names)
