@@ -50,7 +50,7 @@ def connection_key(resolution: Any, address: str, port: int) -> ConnectionKey:
 def needed_endpoints(outcome: ProfileOutcome, wants: Any) -> list[tuple[str, int]]:
     """The ``(address, port)`` pairs of an implementation's targets that the check connects to, in order.
 
-    ``wants(address)``: the module's ``address_family`` filter. None when the implementation
+    ``wants(address)``: the module's ``address_family`` filter. Empty when the implementation
     would not connect at all (its resolution failed).
     """
     if outcome.resolution is None:
