@@ -41,7 +41,7 @@ COLLECTION_LINK := .build/collections/ansible_collections/matrixops/delegation
 COLLECTION_ENV := ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS) PYTHONPATH=$(COLLECTIONS)
 
 # Debian packages the lab and the integration tests use.
-DEB_PACKAGES := knot knot-dnsutils openssl nginx pebble certbot python3-certbot-dns-rfc2136
+DEB_PACKAGES := knot knot-dnsutils openssl nginx pebble certbot python3-certbot-dns-rfc2136 iproute2
 
 # Extra arguments, e.g. `make unit PYTEST_ARGS='-k srv -x'`, `make sanity SANITY_ARGS='--test pylint'`.
 PYTEST_ARGS ?=

@@ -43,5 +43,5 @@ options:
     type: bool
     default: false
 requirements:
-  - dnspython >= 2.4 (on the host that resolves, usually the controller)
+  - dnspython >= 2.4 on the host that resolves (the controller for the lookup; for a module, the host it runs on)
 """

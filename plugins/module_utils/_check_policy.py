@@ -26,6 +26,7 @@ __all__ = [
     "NO_ROUTE_REASONS",
     "CheckPolicy",
     "days_left",
+    "expiry_problem",
     "family_of",
     "is_no_route",
     "on_platform",
@@ -35,10 +36,12 @@ __all__ = [
 
 FAMILIES = ("any", "ipv4", "ipv6")
 
-#: Connection errors that mean "this host has no route for the address's family", not "the server
-#: is broken": ENETUNREACH (no route at all), EADDRNOTAVAIL (no source address of that family, e.g.
-#: IPv6 disabled) and EAFNOSUPPORT (no IPv6 in the kernel). "No route to host" (EHOSTUNREACH) is not
-#: among them: a router near the server says it as well.
+#: Connection errors that can mean "this host has no route for the address's family", not "the
+#: server is broken": ENETUNREACH (no route at all), EADDRNOTAVAIL (no source address of that
+#: family, e.g. IPv6 disabled) and EAFNOSUPPORT (no IPv6 in the kernel). Linux also gives
+#: ENETUNREACH when a router on the way sends ICMP net-unreachable, so the checker only calls it
+#: no route when a local route lookup finds none (``_federation_probe.has_local_route``).
+#: "No route to host" (EHOSTUNREACH) is not among them: a router near the server says it as well.
 NO_ROUTE_REASONS = (
     "Network is unreachable",
     "Cannot assign requested address",
@@ -47,7 +50,7 @@ NO_ROUTE_REASONS = (
 
 
 def is_no_route(error: Any) -> bool:
-    """Whether an error line says that this host has no route to the address."""
+    """Whether an error line reads like "this host has no route to the address" (see NO_ROUTE_REASONS)."""
     return isinstance(error, str) and any(reason in error for reason in NO_ROUTE_REASONS)
 
 
@@ -78,6 +81,24 @@ def days_left(not_after: Any, now: float) -> int | None:
     if expiry is None:
         return None
     return math.floor((expiry - now) / 86400)
+
+
+def expiry_problem(endpoint: str, days: int, not_after: Any, threshold: str) -> str:
+    """What to say of the certificate ``endpoint`` presented, ``days`` whole days before ``not_after``.
+
+    ``threshold``: how the threshold is named (``14 days (certificate_expiry_days)``). A certificate
+    past its ``not_after`` has expired, whatever the threshold.
+    """
+    if days < 0:
+        ago = -days
+        return (
+            f"the certificate presented by {endpoint} expired {ago} day{'' if ago == 1 else 's'} ago "
+            f"({not_after}): renew it"
+        )
+    return (
+        f"the certificate presented by {endpoint} expires in {days} day{'' if days == 1 else 's'} ({not_after}), "
+        f"within the threshold of {threshold}: renew it"
+    )
 
 
 def parse_networks(values: Any) -> list:

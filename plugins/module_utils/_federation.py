@@ -19,7 +19,7 @@ from typing import Any, Callable, Protocol
 from urllib.parse import urlsplit
 
 from ._catalogue import Problem, code_of
-from ._check_policy import CheckPolicy, days_left, family_of, is_no_route, on_platform
+from ._check_policy import CheckPolicy, days_left, expiry_problem, family_of, is_no_route, on_platform
 from ._federation_checks import (
     CLIENT_PATH,
     JSON_BODY_LIMIT,
@@ -40,7 +40,7 @@ from ._federation_implementations import (
     needed_endpoints,
     with_spec,
 )
-from ._federation_probe import HttpsProbe
+from ._federation_probe import HttpsProbe, has_local_route
 from ._model import (
     PARSE_STEP,
     Closing,
@@ -81,7 +81,11 @@ class FederationChecker(Closing):
     """One run of the federation check (one resolver, one memo; nothing kept afterwards).
 
     ``resolver`` and ``probe`` default to the real ones (``_resolver.Resolver``, ``HttpsProbe``);
-    ``parallel`` runs the connection checks (the resolver's pool by default).
+    ``parallel`` runs the connection checks (the resolver's pool by default). ``has_route(address,
+    port)`` says whether this host has a route to an address (``has_local_route``, a local route
+    lookup, by default): a connection error that reads "no route from here" is only called so
+    (state ``no-route``) when there is none, since a router on the way can answer "Network is
+    unreachable" as well.
     """
 
     def __init__(
@@ -93,8 +97,10 @@ class FederationChecker(Closing):
         probe: FederationProbe | None = None,
         parallel: Parallel | None = None,
         policy: CheckPolicy | None = None,
+        has_route: Callable[[str, int], bool] = has_local_route,
     ) -> None:
         self.options = options
+        self.has_route = has_route
         self.policy = policy or CheckPolicy()
         self.now = now
         self.warnings: list[str] = []
@@ -172,9 +178,14 @@ class FederationChecker(Closing):
             reason = str(exc)
             if reason.startswith(endpoint + ": "):
                 reason = reason[len(endpoint) + 2 :]
-            errors.append(Problem(exc.code, f"cannot check {endpoint}: {reason}"))
             if is_no_route(reason):
-                result["state"] = "no-route"
+                if self.has_route(address, port):  # the error came from further away: the server's problem
+                    reason += (
+                        f" (this host has a route to {address}: a router on the way reported the network unreachable)"
+                    )
+                else:
+                    result["state"] = "no-route"
+            errors.append(Problem(exc.code, f"cannot check {endpoint}: {reason}"))
         finally:
             if session is not None:
                 session.close()
@@ -194,12 +205,9 @@ class FederationChecker(Closing):
         not_after = details.get("not_after") if details else None
         days = days_left(not_after, self.now())
         result["expiring"] = days is not None and threshold is not None and days < threshold
-        if not result["expiring"]:
+        if days is None or not result["expiring"]:
             return
-        message = (
-            f"the certificate presented by {endpoint} expires in {days} days ({not_after}), "
-            f"within the threshold of {threshold} days (certificate_expiry_days): renew it"
-        )
+        message = expiry_problem(endpoint, days, not_after, f"{threshold} days (certificate_expiry_days)")
         if self.policy.expiry_error:
             errors.append(Problem("certificate-expiring", message))
         else:

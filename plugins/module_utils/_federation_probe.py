@@ -8,6 +8,7 @@ Private module: not part of the collection's public API.
 
 from __future__ import annotations
 
+import socket
 import ssl
 
 from ._https import HttpsConnection, make_ssl_context
@@ -15,7 +16,25 @@ from ._model import ConfigError, HttpResponse, HttpsError
 from ._resolver import Resolver
 from ._wellknown import fetch_following_redirects
 
-__all__ = ["HttpsProbe"]
+__all__ = ["HttpsProbe", "has_local_route"]
+
+
+def has_local_route(address: str, port: int) -> bool:
+    """Whether this host has a route to ``address``: connect() of a UDP socket looks the route up
+    locally and sends nothing. False when the lookup fails (no route, no source address of that
+    family, no such family in the kernel)."""
+    try:
+        infos = socket.getaddrinfo(address, port, type=socket.SOCK_DGRAM, flags=socket.AI_NUMERICHOST)
+    except (OSError, UnicodeError):
+        return False
+    for family, kind, proto, _name, sockaddr in infos:
+        try:
+            with socket.socket(family, kind, proto) as sock:
+                sock.connect(sockaddr)
+        except OSError:
+            continue
+        return True
+    return False
 
 
 class _Session:

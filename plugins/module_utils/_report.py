@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._check_policy import days_left, is_no_route, on_platform, parse_time
+from ._check_policy import days_left, expiry_problem, is_no_route, on_platform, parse_time
 from ._check_policy import family_of as family
 from ._check_policy import parse_networks as _parse_networks
 
@@ -142,22 +142,24 @@ def _seconds(value: Any) -> float | None:
     return round(float(value), 3)
 
 
-def _judge(entry: dict, codes: list[str], policy: Policy, well_known_no_route: bool) -> None:
+def _judge(entry: dict, codes: list[str], policy: Policy, well_known_no_route: bool, stated: bool) -> None:
     """Expiry and platform problems into ``entry``; then its ``state`` and ``ok``.
 
     ``well_known_no_route``: the well-known file could not be fetched for want of a route, so the
     resolution fell back (spec step 4 onwards) and a target other than the expected one says
-    nothing about the delegation.
+    nothing about the delegation. ``stated``: the module gave each connection its ``state`` (0.2
+    on), and it alone knows whether this host had a route: an error whose text reads "Network is
+    unreachable" is then a failure (a router on the way said it), and only the code ``no-route``
+    says "no route from here". Results without states are judged by the error text.
     """
     errors, warnings = entry["errors"], entry["warnings"]
     if policy.expiry_days is not None:
         for address in entry["addresses"]:
             days = address["certificate_days_left"]
             address["expiring"] = days is not None and days < policy.expiry_days
-            if address["expiring"]:
-                message = (
-                    f"the certificate presented by {_endpoint(address)} expires in {days} days "
-                    f"({address['certificate_not_after']}), within the threshold of {policy.expiry_days} days: renew it"
+            if days is not None and address["expiring"]:
+                message = expiry_problem(
+                    _endpoint(address), days, address["certificate_not_after"], f"{policy.expiry_days} days"
                 )
                 if policy.expiry_error:
                     errors.append(message)
@@ -179,9 +181,10 @@ def _judge(entry: dict, codes: list[str], policy: Policy, well_known_no_route: b
     # Lines that only say "no route from here" (a connection's, or the well-known fetch's) are not
     # known problems of the server.
     # (federation_check 0.2 reports these itself: connection state no-route, and the no-route code)
-    no_route = [error for error, code in zip(errors, codes) if is_no_route(error) or code == "no-route"]
+    said = [code == "no-route" or (not stated and is_no_route(error)) for error, code in zip(errors, codes)]
+    no_route = [error for error, no_route_error in zip(errors, said) if no_route_error]
     consequences = {"no-address"} | ({"delegation-elsewhere"} if well_known_no_route else set())
-    rest = [code for error, code in zip(errors, codes) if not is_no_route(error) and code != "no-route"]
+    rest = [code for code, no_route_error in zip(codes, said) if not no_route_error]
     unreached = [a for a in entry["addresses"] if a["state"] == "no-route"]
     reached = [a for a in entry["addresses"] if a["state"] != "no-route"]
     if not no_route and not well_known_no_route:
@@ -249,7 +252,8 @@ def name_entry(result: Mapping, now: float, policy: Policy | None = None) -> dic
         "seconds": _seconds(result.get("seconds")),
     }
     well_known: Mapping = resolution["well_known"] if isinstance(resolution.get("well_known"), Mapping) else {}
-    _judge(entry, codes, policy or Policy(), is_no_route(well_known.get("error")))
+    stated = any(isinstance(c, Mapping) and c.get("state") for c in connections)
+    _judge(entry, codes, policy or Policy(), is_no_route(well_known.get("error")), stated)
     if isinstance(result.get("implementations"), Mapping):  # federation_check's implementations option
         entry["implementations"] = {
             str(name): _implementation_entry(view)
@@ -346,8 +350,32 @@ def _looks_like_result(value: Mapping) -> bool:
 
 
 def _require_report(report: Any) -> Mapping:
+    """``report`` if it has the shape the renderers read; ReportError says what was expected and found."""
     if not isinstance(report, Mapping) or not isinstance(report.get("vantage_points"), Mapping):
-        raise ReportError("expected the report of federation_report (a dict with 'vantage_points')")
+        found = type(report).__name__
+        if isinstance(report, Mapping):
+            found = f"a dict whose 'vantage_points' is {type(report.get('vantage_points')).__name__}"
+        raise ReportError(f"expected the report of federation_report (a dict with 'vantage_points'), got {found}")
+    for vantage, point in report["vantage_points"].items():
+        if not isinstance(point, Mapping):
+            raise ReportError(
+                f"expected vantage point {vantage!r} of the report to be a dict (with 'ok', 'error' and 'names'), "
+                f"got {type(point).__name__}"
+            )
+        names = point.get("names")
+        if names is None:
+            continue
+        if not isinstance(names, Mapping):
+            raise ReportError(
+                f"expected the 'names' of vantage point {vantage!r} to be a dict (server name -> its entry), "
+                f"got {type(names).__name__}"
+            )
+        for server_name, entry in names.items():
+            if not isinstance(entry, Mapping):
+                raise ReportError(
+                    f"expected the entry of {server_name!r} at vantage point {vantage!r} to be a dict, "
+                    f"got {type(entry).__name__}"
+                )
     return report
 
 

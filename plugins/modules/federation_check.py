@@ -101,9 +101,12 @@ options:
         resolution still reports every address; RV(families) marks the other family V(not-checked)).
       - A connection that fails because this host has no route for the address's family
         (C(Network is unreachable), C(Cannot assign requested address), C(Address family not
-        supported by protocol)) is not a failure of the server - its C(state) is V(no-route) and a
-        warning says so. When no address at all could be reached for that reason, the check fails
-        with code V(no-route) (check from a host that has that family, or set this option).
+        supported by protocol), and a local route lookup finds no route to the address) is not a
+        failure of the server - its C(state) is V(no-route) and a warning says so. When this host
+        does have a route, a router on the way reported the network unreachable (a stale AAAA
+        record, say) - that is an error of the connection. When no address at all could be reached
+        for want of a route, the check fails with code V(no-route) (check from a host that has that
+        family, or set this option).
     type: str
     choices: [any, ipv4, ipv6]
     default: any
@@ -142,6 +145,9 @@ options:
     default: true
 extends_documentation_fragment:
   - matrixops.delegation.resolve
+requirements:
+  - cryptography on the host the module runs on (ansible-core depends on it, so a controller has it;
+    a vantage host of the verify playbook needs it installed, as it needs dnspython)
 attributes:
   check_mode:
     support: full
@@ -230,9 +236,10 @@ results:
   description:
     - With O(server_names), one result per distinct name, in the order given - each a dict with
       the keys returned for O(server_name) (RV(ok), RV(server_name), RV(resolution),
-      RV(connections), RV(version), RV(client), RV(support), RV(errors), RV(error_codes),
-      RV(summary)), plus C(expected_target) (as given, or V(null)) and C(seconds) (how long that
-      name's check took); with O(implementations), also RV(implementations) and RV(divergent).
+      RV(connections), RV(families) (when the name resolved), RV(version), RV(client), RV(support),
+      RV(errors), RV(error_codes), RV(summary)), plus C(expected_target) (as given, or V(null)) and
+      C(seconds) (how long that name's check took); with O(implementations), also
+      RV(implementations) and RV(divergent).
   returned: when O(server_names) is given
   type: list
   elements: dict
@@ -299,13 +306,17 @@ connections:
       sample: true
     state:
       description:
-        - V(ok), V(error), or V(no-route) - this host has no route for the address's family (see
+        - V(ok), V(error), or V(no-route) - this host has no route to the address (see
           O(address_family)); such a connection does not fail the check.
+        - C(Network is unreachable) while this host has a route to the address means that a router
+          on the way reported the network unreachable - V(error), and the error says so.
       type: str
       sample: ok
       version_added: 0.2.0
     expiring:
-      description: With O(certificate_expiry_days), whether the certificate is inside the threshold.
+      description:
+        - With O(certificate_expiry_days), whether the certificate is inside the threshold (or has expired).
+        - Present only when O(certificate_expiry_days) is set and the TLS handshake got as far as a certificate.
       type: bool
       sample: false
       version_added: 0.2.0

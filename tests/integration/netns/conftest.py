@@ -28,6 +28,16 @@ def options(lab: netns.NetnsLab, nameserver: str) -> dict:
     }
 
 
+@pytest.fixture(scope="session")
+def check_options(lab: netns.NetnsLab):
+    """``check_options(nameserver)``: the module options that point a check at the lab.
+
+    A fixture rather than an import: ``from conftest import`` finds whichever conftest module was
+    imported last when several test directories run together.
+    """
+    return lambda nameserver: options(lab, nameserver)
+
+
 #: case -> server name, checked from every vantage point
 CHECKS = {
     "ipv6_only": "ipv6_only",

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import netns
 import pytest
-from conftest import MODULE, options
 from support.playbook import run_module_cases
 
+MODULE = "matrixops.delegation.federation_check"
 PORT = netns.FED_PORT
 V6 = f"v6.fleet.test:{PORT}"
 DUAL = f"dual.fleet.test:{PORT}"
@@ -15,8 +15,8 @@ V4 = f"v4.fleet.test:{PORT}"
 
 
 @pytest.fixture(scope="module")
-def from_ipv4_only(lab, tmp_path_factory):
-    opts = {**options(lab, lab.nameserver4), "fail_on_error": False}
+def from_ipv4_only(lab, check_options, tmp_path_factory):
+    opts = {**check_options(lab.nameserver4), "fail_on_error": False}
     cases = {
         "dual": {"server_name": DUAL, **opts},
         "v6": {"server_name": V6, **opts},
@@ -26,8 +26,8 @@ def from_ipv4_only(lab, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def from_dual_stack(lab, tmp_path_factory):
-    opts = {**options(lab, lab.nameserver6), "fail_on_error": False}
+def from_dual_stack(lab, check_options, tmp_path_factory):
+    opts = {**check_options(lab.nameserver6), "fail_on_error": False}
     cases = {
         "dual_ipv4": {"server_name": DUAL, **opts, "address_family": "ipv4"},
         "dual_ipv6": {"server_name": DUAL, **opts, "address_family": "ipv6"},

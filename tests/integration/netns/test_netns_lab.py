@@ -41,8 +41,18 @@ def test_the_ipv4_only_vantage_has_no_route_to_ipv6(lab):
     assert lab.vantage4.run(connect, netns.DUAL4, netns.FED_PORT) == "connected"
 
 
-def test_the_machines_own_network_never_sees_the_lab():
+def test_the_machines_own_network_never_sees_the_lab(lab):
+    """While the lab runs (and answers from inside), the machine's own namespace has none of its
+    addresses or routes. (A TCP connect to 10.77.0.x proves nothing here: this machine's default
+    route leads to a network that accepts any TCP connection.)"""
+    assert lab.vantage.run(connect, netns.DUAL4, netns.FED_PORT) == "connected"
     assert connect(netns.V6ONLY, netns.FED_PORT) != "connected"
+    ip = netns.ip_command()
+    own = subprocess.run([ip, "-o", "addr"], capture_output=True, text=True, check=True).stdout
+    routes = subprocess.run([ip, "route"], capture_output=True, text=True, check=True).stdout
+    routes += subprocess.run([ip, "-6", "route"], capture_output=True, text=True, check=True).stdout
+    for prefix in (netns.V4 + ".", netns.V6 + ":"):
+        assert prefix not in own and prefix not in routes, (prefix, own, routes)
 
 
 def test_namespaces_of_a_crashed_run_are_removed_with_what_runs_in_them(lab):

@@ -129,7 +129,8 @@ def test_the_play_fails_on_each_vantage_host_naming_its_failed_names(fleet_run):
     assert "fatal: [broken]: FAILED! => {" in fleet_run["output"]
     assert re.search(r"The federation check could not run on broken: \S", flat), flat[-3000:]
     # the first host also wrote the three reports (run_once, on the controller)
-    for host, ok, changed in (("dual-stack", 6, 3), ("ipv4-only", 3, 0), ("broken", 2, 0)):
+    # (dual-stack: three reports written, the metrics as <file>.tmp then renamed)
+    for host, ok, changed in (("dual-stack", 7, 4), ("ipv4-only", 3, 0), ("broken", 2, 0)):
         recap = rf"{host}\s+: ok={ok}\s+changed={changed}\s+unreachable=0\s+failed=1"
         assert re.search(recap, fleet_run["output"]), fleet_run["output"][-2000:]
 
@@ -272,3 +273,83 @@ def test_each_name_reports_its_expected_target_and_the_seconds_it_took(fleet_run
     root = ET.parse(fleet_run["workdir"] / "junit.xml").getroot()
     suite = next(suite for suite in root.findall("testsuite") if suite.get("hostname") == "dual-stack")
     assert all(float(case.get("time")) > 0 for case in suite.findall("testcase"))
+
+
+def test_metrics_file_is_renamed_into_place_and_no_temporary_file_is_left(fleet_run):
+    assert sorted(path.name for path in fleet_run["workdir"].glob("matrix_federation.prom*")) == [
+        "matrix_federation.prom"
+    ]
+
+
+def vantage_inventory(lab: netns.NetnsLab, workdir, groups: dict) -> str:
+    """An inventory with the dual-stack vantage point as host ``dual-stack``, plus ``groups``."""
+    wrapper = workdir / "python-dual-stack"
+    wrapper.write_text(f'#!/bin/sh\nexec {" ".join(lab.vantage.command(sys.executable))} "$@"\n')
+    wrapper.chmod(0o755)
+    inventory = {
+        "all": {
+            "hosts": {"dual-stack": {"ansible_connection": "local", "ansible_python_interpreter": str(wrapper)}},
+            "children": groups,
+        }
+    }
+    path = workdir / "inventory.json"
+    path.write_text(json.dumps(inventory))
+    return str(path)
+
+
+def test_a_group_of_deployments_gives_each_name_its_target_and_verify_from_picks_the_vantage_host(lab, tmp_path):
+    """matrix_verify_group: each host's matrix_server_name, expected at its matrix_delegated_server
+    (port 8448 when it has none; no expected target when it has none), checked from verify_from."""
+    customers = {
+        "c-v4": {"matrix_server_name": f"v4.fleet.test:{PORT}", "matrix_delegated_server": f"v4.fleet.test:{PORT}"},
+        "c-delegated6": {"matrix_server_name": "delegated6.fleet.test", "matrix_delegated_server": "keys6.fleet.test"},
+        "c-dual": {"matrix_server_name": f"dual.fleet.test:{PORT}"},
+    }
+    inventory = vantage_inventory(lab, tmp_path, {"customers": {"hosts": customers}})
+    extra = {
+        "verify_from": "dual-stack",
+        "matrix_verify_group": "customers",
+        "matrix_verify_nameservers": [lab.nameserver4],
+        "matrix_verify_ca_path": str(lab.ca_path),
+        "matrix_verify_allow_private_addresses": True,
+        "matrix_verify_timeout": 3,
+        "matrix_verify_concurrency": 2,
+        "matrix_verify_address_family": "ipv4",
+        "matrix_verify_report_json": str(tmp_path / "report.json"),
+    }
+    returncode, output = run_verify(
+        [ansible_playbook(), "-i", inventory, "matrixops.delegation.verify", "-e", json.dumps(extra)], tmp_path
+    )
+    names = json.loads((tmp_path / "report.json").read_text())["vantage_points"]["dual-stack"]["names"]
+    assert {name: entry["expected_target"] for name, entry in names.items()} == {
+        f"v4.fleet.test:{PORT}": f"v4.fleet.test:{PORT}",
+        "delegated6.fleet.test": f"keys6.fleet.test:{PORT}",
+        f"dual.fleet.test:{PORT}": None,
+    }
+    # address_family ipv4: the dual-stack name passes on its IPv4 side; the IPv6-only name has no
+    # IPv4 address to check, so it fails, and only it
+    assert names[f"dual.fleet.test:{PORT}"]["ok"] is True, names[f"dual.fleet.test:{PORT}"]
+    assert names[f"v4.fleet.test:{PORT}"]["ok"] is True
+    assert names["delegated6.fleet.test"]["ok"] is False
+    assert returncode == 2, output[-3000:]
+    assert re.search(r"Federation is broken for delegated6\.fleet\.test:", re.sub(r"\s+", " ", output)), output[-3000:]
+
+
+def test_a_verify_from_that_matches_no_host_fails_naming_it(lab, tmp_path):
+    inventory = vantage_inventory(lab, tmp_path, {"probes": {"hosts": {"dual-stack": None}}})
+    returncode, output = run_verify(
+        [
+            ansible_playbook(),
+            "-i",
+            inventory,
+            "matrixops.delegation.verify",
+            "-e",
+            "verify_from=probe-typo",
+            "-e",
+            f"server_name=v4.fleet.test:{PORT}",
+        ],
+        tmp_path,
+    )
+    assert returncode == 2, output[-3000:]
+    assert "verify_from 'probe-typo' matches no host of the inventory" in output, output[-3000:]
+    assert "Check federation of every server name" not in output

@@ -11,6 +11,7 @@ import pytest
 from ansible_collections.matrixops.delegation.plugins.module_utils._check_policy import (
     CheckPolicy,
     days_left,
+    expiry_problem,
     family_of,
     is_no_route,
     on_platform,
@@ -84,3 +85,16 @@ def test_certificate_days():
 )
 def test_no_route_is_told_from_the_error(error, expected):
     assert is_no_route(error) is expected
+
+
+@pytest.mark.parametrize(
+    ("days", "expected"),
+    [
+        (5, "the certificate presented by h:1 expires in 5 days (T), within the threshold of 14 days: renew it"),
+        (1, "the certificate presented by h:1 expires in 1 day (T), within the threshold of 14 days: renew it"),
+        (-1, "the certificate presented by h:1 expired 1 day ago (T): renew it"),
+        (-3, "the certificate presented by h:1 expired 3 days ago (T): renew it"),
+    ],
+)
+def test_an_expired_certificate_is_said_to_have_expired(days, expected):
+    assert expiry_problem("h:1", days, "T", "14 days") == expected

@@ -16,6 +16,7 @@ from test_federation_checker import A1, A2, MATRIX, FakeProbe, FakeResolver, Fak
 
 from ansible_collections.matrixops.delegation.plugins.module_utils._check_policy import CheckPolicy, parse_networks
 from ansible_collections.matrixops.delegation.plugins.module_utils._federation import FederationChecker
+from ansible_collections.matrixops.delegation.plugins.module_utils._federation_probe import has_local_route
 from ansible_collections.matrixops.delegation.plugins.module_utils._model import HttpsError
 from ansible_collections.matrixops.delegation.plugins.module_utils._resolver import ResolveOptions
 
@@ -31,13 +32,28 @@ def session_expiring_in(days: float) -> FakeSession:
     return session
 
 
-def check(probe: FakeProbe, *addresses: str, policy: CheckPolicy | None = None) -> tuple[dict, list[str]]:
+class FakeRoutes:
+    """The has_route port: whether this host has a route to an address (none, unless given)."""
+
+    def __init__(self, *routed: str) -> None:
+        self.routed = set(routed)
+        self.asked: list[tuple[str, int]] = []
+
+    def __call__(self, address: str, port: int) -> bool:
+        self.asked.append((address, port))
+        return address in self.routed
+
+
+def check(
+    probe: FakeProbe, *addresses: str, policy: CheckPolicy | None = None, routes: FakeRoutes | None = None
+) -> tuple[dict, list[str]]:
     checker = FederationChecker(
         ResolveOptions(timeout=1.0),
         now=lambda: NOW,
         resolver=FakeResolver(resolution(*addresses)),
         probe=probe,
         policy=policy,
+        has_route=routes or FakeRoutes(),
     )
     with checker:
         return checker.run("example.com"), checker.warnings
@@ -57,6 +73,15 @@ def test_an_expiring_certificate_is_an_error_when_asked():
     assert result["ok"] is False
     assert result["error_codes"] == ["certificate-expiring"]
     assert result["connections"][0]["state"] == "error"
+
+
+def test_an_expired_certificate_is_said_to_have_expired_not_to_expire_in_negative_days():
+    result, warnings = check(FakeProbe({(A1, 8448): session_expiring_in(-2.5)}), policy=CheckPolicy(expiry_days=14))
+    assert result["connections"][0]["expiring"] is True
+    expired = [w for w in warnings if w.startswith(f"the certificate presented by {A1}:8448 expired 3 days ago (")]
+    assert expired, warnings
+    assert "within the threshold" not in expired[0]
+    assert not any("expires in -" in w for w in warnings)
 
 
 def test_a_certificate_outside_the_threshold_is_not_expiring():
@@ -81,6 +106,35 @@ def test_an_unreachable_family_warns_and_does_not_fail_when_another_address_was_
         "ipv6": {"addresses": 1, "state": "no-route"},
     }
     assert any(w.startswith("no IPv6 route from this host: cannot check") for w in warnings), warnings
+
+
+def test_network_unreachable_with_a_route_from_this_host_is_a_failure_a_router_reported():
+    routes = FakeRoutes(A2)  # a router on the way answered ICMP net-unreachable (a stale AAAA, say)
+    result, warnings = check(FakeProbe({(A2, 8448): UNREACHABLE}), A1, A2, routes=routes)
+    assert routes.asked == [(A2, 8448)]
+    assert result["ok"] is False
+    assert [c["state"] for c in result["connections"]] == ["ok", "error"]
+    assert result["error_codes"] == ["cannot-connect"]
+    assert result["errors"][0] == (
+        f"cannot check [{A2}]:8448: cannot connect: Network is unreachable (this host has a route to {A2}: "
+        "a router on the way reported the network unreachable)"
+    )
+    assert result["connections"][1]["error"] == result["errors"][0]
+    assert result["families"]["ipv6"] == {"addresses": 1, "state": "failed"}
+    assert not any(w.startswith("no IPv6 route") for w in warnings), warnings
+
+
+def test_the_route_is_only_looked_up_for_errors_that_read_no_route():
+    routes = FakeRoutes()
+    refused = HttpsError(f"[{A2}]:8448: cannot connect: Connection refused", kind="connect")
+    result, _warnings = check(FakeProbe({(A2, 8448): refused}), A1, A2, routes=routes)
+    assert routes.asked == []
+    assert [c["state"] for c in result["connections"]] == ["ok", "error"]
+
+
+def test_the_real_route_check_finds_the_loopback_route_and_refuses_what_is_not_an_address():
+    assert has_local_route("127.0.0.1", 8448) is True
+    assert has_local_route("not an address", 8448) is False
 
 
 def test_no_reachable_address_at_all_is_the_no_route_error():

@@ -262,6 +262,33 @@ def test_metrics_refuse_what_is_not_a_report():
         prometheus_text([])
 
 
+@pytest.mark.parametrize(
+    ("report", "message"),
+    [
+        ({"vantage_points": {"h": []}}, "expected vantage point 'h' of the report to be a dict .*, got list"),
+        (
+            {"vantage_points": {"h": {"names": []}}},
+            "expected the 'names' of vantage point 'h' to be a dict .*, got list",
+        ),
+        (
+            {"vantage_points": {"h": {"names": {"x": "ok"}}}},
+            "expected the entry of 'x' at vantage point 'h' .*, got str",
+        ),
+        ({"vantage_points": []}, "expected the report of federation_report .*'vantage_points' is list"),
+    ],
+)
+@pytest.mark.parametrize("render", [junit_xml, prometheus_text])
+def test_a_malformed_report_is_refused_saying_what_was_expected_and_found(render, report, message):
+    with pytest.raises(ReportError, match=message):
+        render(report)
+
+
+def test_a_vantage_point_without_names_renders():
+    report = {"vantage_points": {"h": {"ok": False, "error": "boom"}}}
+    assert ET.fromstring(junit_xml(report)).get("errors") == "1"
+    assert "matrix_federation_vantage_ok" in prometheus_text(report)
+
+
 # -- no route from this vantage point, certificate expiry, platform networks ---------------------------------
 UNREACHABLE = "cannot check [2001:db8::1]:8448: cannot connect: Network is unreachable"
 NO_ADDRESS = "no connection to v6.example could be checked"
@@ -328,12 +355,61 @@ def test_an_ipv6_only_name_from_an_ipv4_only_vantage_is_no_route_not_failed():
     assert got[("matrix_federation_no_route", (("family", "ipv6"), *labels))] == 1
 
 
+ROUTER_UNREACHABLE = (
+    "cannot check [2001:db8::1]:8448: cannot connect: Network is unreachable (this host has a route to "
+    "2001:db8::1: a router on the way reported the network unreachable)"
+)
+
+
+def test_the_modules_connection_state_decides_no_route_not_the_error_text():
+    # federation_check 0.2: this host had a route, so "Network is unreachable" came from a router on
+    # the way - the connection's state is error and the name failed, whatever its text reads.
+    stated = result(
+        "stale.example",
+        {**connection("192.0.2.1"), "state": "ok"},
+        {**connection("2001:db8::1", ok=False, error=ROUTER_UNREACHABLE, not_after=None), "state": "error"},
+        errors=(ROUTER_UNREACHABLE,),
+        codes=("cannot-connect",),
+    )
+    report = build_report({"v": stated}, now=NOW)
+    entry = report["vantage_points"]["v"]["names"]["stale.example"]
+    assert [a["state"] for a in entry["addresses"]] == ["ok", "error"]
+    assert (entry["state"], entry["ok"]) == ("failed", False)
+    assert entry["families"]["ipv6"] == {"ok": False, "addresses": 1, "failed": 1, "no_route": 0}
+    assert report["failed_names"] == ["stale.example"] and report["no_route_names"] == []
+    assert not any("route from this vantage point" in w for w in entry["warnings"])
+
+
+def test_the_modules_no_route_state_is_a_warning_not_a_failure():
+    stated = result(
+        "dual.example",
+        {**connection("192.0.2.1"), "state": "ok"},
+        {**connection("2001:db8::1", ok=False, error=UNREACHABLE, not_after=None), "state": "no-route"},
+    )
+    stated["ok"] = True  # the module's no-route connection is a warning, not an error
+    entry = build_report({"v": stated}, now=NOW)["vantage_points"]["v"]["names"]["dual.example"]
+    assert (entry["state"], entry["ok"]) == ("ok", True)
+    assert [a["state"] for a in entry["addresses"]] == ["ok", "no-route"]
+    assert "no IPv6 route from this vantage point: 1 address(es) not checked" in entry["warnings"]
+
+
 def test_no_route_and_another_problem_is_failed():
     other = v6_unreachable_dual_ok()
     other["errors"].append("expected_target x:1 is not where dual.example resolves to")
     other["error_codes"].append("delegation-elsewhere")
     entry = build_report({"v": other}, now=NOW)["vantage_points"]["v"]["names"]["dual.example"]
     assert entry["state"] == "failed"
+
+
+def test_an_expired_certificate_is_said_to_have_expired():
+    expired = result("old.example", connection("192.0.2.1", not_after="2026-12-29T12:00:00Z"))
+    policy = Policy(expiry_days=14, expiry_error=True)
+    entry = build_report({"v": expired}, now=NOW, policy=policy)["vantage_points"]["v"]["names"]["old.example"]
+    assert entry["certificate_days_left"] == -3
+    assert entry["errors"] == [
+        "the certificate presented by 192.0.2.1:8448 expired 3 days ago (2026-12-29T12:00:00Z): renew it"
+    ]
+    assert entry["error_codes"] == ["certificate-expiring"]
 
 
 def test_expiring_certificates_warn_by_default_and_fail_when_asked():
