@@ -22,6 +22,9 @@ description:
   - Names are resolved concurrently (O(concurrency)).
   - Resolution warnings (deprecated SRV names, CNAME SRV targets, private addresses, IDNA
     conversion...) are returned in RV(_raw[].warnings) and also shown as Ansible warnings.
+  - With O(implementation), it returns instead what one homeserver implementation would connect
+    to (Synapse, Dendrite, conduwuit, tuwunel, continuwuity, Conduit), at a cold cache, and why
+    that differs from the specification's answer.
 options:
   _terms:
     description:
@@ -41,6 +44,30 @@ options:
         process's open-file limit (C(ulimit -n)) minus 64.
     type: int
     default: 64
+  implementation:
+    description:
+      - Whose resolution to return. V(spec) (the default) follows the specification, as this
+        lookup always did.
+      - Any other value returns what that homeserver implementation would connect to, read from
+        its source code (C(docs/implementations.md) in the collection's source lists the rules,
+        the versions read and where they differ), I(at a cold cache) - an implementation that
+        has contacted the name before may still use an earlier answer.
+      - V(synapse) is Synapse; V(dendrite) is Dendrite with its default configuration
+        (gomatrixserverlib; it dials IPv4 only); V(conduwuit) is the final conduwuit and
+        continuwuity up to v0.5.6; V(continuwuity-0.5) is continuwuity v0.5.7 to v0.5.11;
+        V(tuwunel) is tuwunel from v1.5; V(tuwunel-1.0) is tuwunel v1.0 to v1.4;
+        V(continuwuity) is continuwuity from v26.6 (the resolvematrix crate); V(conduit) is Conduit.
+      - The network is asked once per name whatever the implementation; the specification's
+        answer is resolved alongside, to name the rules that make the implementation differ
+        (RV(_raw[].differs_from_spec)).
+      - Set it as a keyword or for a whole play through the variable
+        C(matrixops_resolve_implementation).
+    type: str
+    choices: [spec, synapse, dendrite, conduwuit, continuwuity-0.5, tuwunel, tuwunel-1.0, continuwuity, conduit]
+    default: spec
+    vars:
+      - name: matrixops_resolve_implementation
+    version_added: 0.2.0
   on_error:
     description:
       - What a server name that cannot be resolved does to the lookup.
@@ -102,6 +129,14 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "{{ item.server_name }}: {{ item.error if item.error is defined else item.targets }}"
   loop: "{{ query('matrixops.delegation.resolve', 'example.com', 'broken.example', on_error='report') }}"
+
+- name: Where would Dendrite connect for example.com, and why does it differ from the spec?
+  ansible.builtin.debug:
+    msg: >-
+      {{ dendrite.targets }} with Host {{ dendrite.host_header }};
+      differs: {{ dendrite.differs_from_spec | map(attribute='reason') | list }}
+  vars:
+    dendrite: "{{ lookup('matrixops.delegation.resolve', 'example.com', implementation='dendrite') }}"
 
 - name: Resolve many names at once (one result per name, in order)
   ansible.builtin.debug:
@@ -215,6 +250,47 @@ _raw:
       type: list
       elements: str
       sample: []
+    implementation:
+      description:
+        - The implementation whose view this is; only when O(implementation) is not V(spec).
+      type: str
+      sample: dendrite
+      version_added: 0.2.0
+    versions:
+      description: The versions of that implementation the view holds for (the source read); only when O(implementation) is not V(spec).
+      type: str
+      sample: "gomatrixserverlib@ffcbbd38 (fclient/ identical to 6697d93, pinned by element-hq/dendrite@08cac1cc)"
+      version_added: 0.2.0
+    differs_from_spec:
+      description:
+        - Only when O(implementation) is not V(spec). Empty when the implementation would connect
+          where the specification says, with the same C(Host) and SNI (or fail the same way);
+          otherwise the rules that make it differ.
+      type: list
+      elements: dict
+      version_added: 0.2.0
+      contains:
+        rule:
+          description: The rule, such as V(srv_selection), V(host_header), V(well_known_body_max), V(address_family).
+          type: str
+          sample: srv_error
+        reason:
+          description: What the implementation does instead, with the source lines it was read from.
+          type: str
+          sample: "goes straight to port 8448 when _matrix-fed._tcp.example.com fails (SERVFAIL) (...)"
+        versions:
+          description: The versions of the implementation this holds for.
+          type: str
+          sample: "gomatrixserverlib@ffcbbd38"
+    unobserved:
+      description:
+        - Only when O(implementation) is not V(spec). Where the implementation would have gone
+          further than this lookup did (a redirect to plain C(http), a body larger than was
+          read); the view then assumes no delegation.
+      type: list
+      elements: str
+      sample: []
+      version_added: 0.2.0
     error:
       description:
         - With O(on_error=report), for a name that could not be resolved, the reason (the message
@@ -246,6 +322,12 @@ from ansible_collections.matrixops.delegation.plugins.module_utils._dns import (
     HAS_DNSPYTHON,
 )
 from ansible_collections.matrixops.delegation.plugins.module_utils._model import ConfigError, ResolutionError
+from ansible_collections.matrixops.delegation.plugins.module_utils._profiles import (
+    PROFILE_NAMES,
+    SPEC,
+    ProfileError,
+    profile_named,
+)
 from ansible_collections.matrixops.delegation.plugins.module_utils._resolver import ResolveOptions, Resolver
 
 display = Display()
@@ -256,6 +338,13 @@ class LookupModule(LookupBase):
         try:
             self.set_options(var_options=variables, direct=kwargs)
         except AnsibleError as exc:
+            if "'implementation'" in str(exc):
+                given = kwargs.get("implementation", (variables or {}).get("matrixops_resolve_implementation"))
+                raise AnsibleLookupError(
+                    f"matrixops.delegation.resolve: unknown implementation {given!r}: expected one of "
+                    f"{', '.join(PROFILE_NAMES)} (the keyword implementation or the variable "
+                    "matrixops_resolve_implementation)"
+                ) from exc
             if "'on_error'" not in str(exc):
                 raise
             given = kwargs.get("on_error", (variables or {}).get("matrixops_resolve_on_error"))
@@ -264,6 +353,10 @@ class LookupModule(LookupBase):
                 f"resolved) or 'report' (that name's error in its place); got {given!r} "
                 "(the keyword on_error or the variable matrixops_resolve_on_error)"
             ) from exc
+        try:
+            profile = profile_named(self.get_option("implementation"))
+        except ProfileError as exc:
+            raise AnsibleLookupError(f"matrixops.delegation.resolve: {exc}") from exc
         if not HAS_DNSPYTHON:
             raise AnsibleLookupError(
                 "matrixops.delegation.resolve needs the Python library dnspython on the controller "
@@ -279,12 +372,17 @@ class LookupModule(LookupBase):
         )
         try:
             with Resolver(options) as resolver:
-                outcomes = resolver.resolve_all(list(terms))
+                if profile is SPEC:
+                    outcomes = resolver.resolve_all(list(terms))
+                    views: list = [None] * len(outcomes)
+                else:
+                    views = [found[0] for found in resolver.resolve_all_implementations(list(terms), [profile])]
+                    outcomes = [view.resolution or view.error for view in views]
         except ConfigError as exc:
             raise AnsibleLookupError(f"matrixops.delegation.resolve: {exc}") from exc
         report = self.get_option("on_error") == "report"
         results = []
-        for outcome in outcomes:
+        for outcome, view in zip(outcomes, views, strict=True):
             if isinstance(outcome, ResolutionError):
                 if not report:
                     raise AnsibleLookupError(f"matrixops.delegation.resolve: {outcome} (code {outcome.code})")
@@ -299,5 +397,11 @@ class LookupModule(LookupBase):
                 continue
             for message in outcome.warnings:
                 display.warning(f"matrixops.delegation.resolve: {outcome.server_name}: {message}")
-            results.append(outcome.to_dict())
+            result = outcome.to_dict()
+            if view is not None:
+                result["implementation"] = profile.name
+                result["versions"] = profile.versions
+                result["differs_from_spec"] = [divergence.to_dict() for divergence in view.differs_from_spec]
+                result["unobserved"] = list(view.unobserved)
+            results.append(result)
         return results

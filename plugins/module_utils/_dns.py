@@ -43,12 +43,44 @@ __all__ = [
     "DnsConfigError",
     "DnsClient",
     "Nameserver",
+    "error_class",
     "parse_nameservers",
     "srv_fields",
 ]
 
 MAX_CNAME_HOPS = 8
 UDP_RETRY_SECONDS = 1.0  # an unanswered UDP query is sent again after this, then twice as long
+
+
+def _has_soa(response: Any) -> bool:
+    """Whether a negative answer carries an SOA (whose minimum is its negative-caching TTL)."""
+    return any(rrset.rdtype == dns.rdatatype.SOA for rrset in response.authority)
+
+
+def error_class(kinds: list[str]) -> str:
+    """The class of a failed query from its attempts' failures: SERVFAIL, REFUSED, timeout or other.
+
+    An answer names the class (SERVFAIL before REFUSED: one server's SERVFAIL is what a
+    recursive resolver passes on); only time-outs (or no attempt at all) make a time-out.
+    """
+    for rcode in ("SERVFAIL", "REFUSED"):
+        if rcode in kinds:
+            return rcode
+    if all(kind == "timeout" for kind in kinds):
+        return "timeout"
+    return "other"
+
+
+class Rdatas(list):
+    """The records of one answer (a list), with ``ttl``: the smallest TTL along its CNAME chain.
+
+    For NXDOMAIN and NODATA, ``ttl`` is the negative-caching TTL (the SOA's minimum), when the
+    answer carries an SOA. The migration timing (``_profiles.notice_times``) reads it.
+    """
+
+    def __init__(self, records: list, ttl: int | None) -> None:
+        super().__init__(records)
+        self.ttl = ttl
 
 
 class DnsConfigError(ValueError):
@@ -235,7 +267,7 @@ class DnsClient(Closing):
         """
         outcome = self._exchange_many(qname, [rdtype], deadline)[rdtype]
         if isinstance(outcome, DnsError):
-            raise DnsError(label, outcome.reason)
+            raise DnsError(label, outcome.reason, kind=outcome.kind)
         return outcome
 
     def _exchange_many(self, qname: dns.name.Name, rdtypes: list, deadline: float) -> dict:
@@ -251,6 +283,7 @@ class DnsClient(Closing):
                 request.id = (request.id + 1) % 65536
             requests[rdtype] = request
         failures: dict = {rdtype: [] for rdtype in rdtypes}
+        kinds: dict = {rdtype: [] for rdtype in rdtypes}  # the error class of each failure
         answers: dict = {}
         servers = list(self.nameservers)
         for index, server in enumerate(servers):
@@ -275,15 +308,18 @@ class DnsClient(Closing):
                         )
                 except dns.exception.Timeout:
                     failures[rdtype].append(f"{server} timed out after {attempt:.1f}s")
+                    kinds[rdtype].append("timeout")
                     continue
                 except (OSError, EOFError, dns.exception.DNSException) as exc:
                     failures[rdtype].append(f"{server} failed: {exc or type(exc).__name__}")
+                    kinds[rdtype].append("other")
                     continue
                 rcode = response.rcode()
                 if rcode in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN) and isinstance(response, dns.message.QueryMessage):
                     answers[rdtype] = response
                 else:
                     failures[rdtype].append(f"{server} answered {dns.rcode.to_text(rcode)}")
+                    kinds[rdtype].append(dns.rcode.to_text(rcode))
         result: dict = {}
         for rdtype in rdtypes:
             if rdtype in answers:
@@ -291,7 +327,7 @@ class DnsClient(Closing):
                 continue
             reasons = failures[rdtype] or [f"no answer in time (timeout {self.timeout:g}s)"]
             label = f"{qname.to_text(omit_final_dot=True)} {dns.rdatatype.to_text(rdtype)}"
-            result[rdtype] = DnsError(label, "; ".join(reasons))
+            result[rdtype] = DnsError(label, "; ".join(reasons), kind=error_class(kinds[rdtype]))
         return result
 
     def _lookup(
@@ -308,6 +344,7 @@ class DnsClient(Closing):
             raise DnsError(f"{name} {type_text}", f"not a valid DNS name ({exc})") from exc
         cnames: list[str] = []
         seen = {qname}
+        ttl: int | None = None
         for _hop in range(MAX_CNAME_HOPS):
             label = f"{qname.to_text(omit_final_dot=True)} {type_text}"
             if first is None:
@@ -321,12 +358,14 @@ class DnsClient(Closing):
             except dns.exception.DNSException as exc:
                 raise DnsError(label, f"malformed answer ({exc})") from exc
             cnames.extend(rrset.name.to_text(omit_final_dot=True) for rrset in chain.cnames)
+            if chain.minimum_ttl is not None and (chain.answer is not None or chain.cnames or _has_soa(response)):
+                ttl = chain.minimum_ttl if ttl is None else min(ttl, chain.minimum_ttl)
             if response.rcode() == dns.rcode.NXDOMAIN:
-                return "NXDOMAIN", [], cnames
+                return "NXDOMAIN", Rdatas([], ttl), cnames
             if chain.answer is not None:
-                return "NOERROR", list(chain.answer), cnames
+                return "NOERROR", Rdatas(list(chain.answer), ttl), cnames
             if not chain.cnames:
-                return "NODATA", [], cnames
+                return "NODATA", Rdatas([], ttl), cnames
             qname = chain.canonical_name
             if qname in seen:
                 raise DnsError(label, f"CNAME loop at {qname.to_text(omit_final_dot=True)}")
@@ -347,7 +386,8 @@ class DnsClient(Closing):
     # -- the port ----------------------------------------------------------------------------
     def srv(self, name: str, *, deadline: float | None = None) -> SrvAnswer:
         status, rdatas, _cnames = self._lookup(name, dns.rdatatype.SRV, self._deadline(deadline))
-        return SrvAnswer(name=name, records=[SrvRecord(*srv_fields(rdata)) for rdata in rdatas], status=status)
+        records = [SrvRecord(*srv_fields(rdata)) for rdata in rdatas]
+        return SrvAnswer(name=name, records=records, status=status, ttl=getattr(rdatas, "ttl", None))
 
     def addresses(self, name: str, *, deadline: float | None = None) -> AddressAnswer:
         """AAAA and A, asked together. One family failing is a warning; both failing an error."""
@@ -364,18 +404,24 @@ class DnsClient(Closing):
         addresses: list[str] = []
         cnames: list[str] = []
         errors: list[DnsError] = []
+        ttls: list[int] = []
         for outcome in [lookup(dns.rdatatype.AAAA), lookup(dns.rdatatype.A)]:
             if isinstance(outcome, DnsError):
                 errors.append(outcome)
                 continue
             _status, rdatas, chain = outcome
             addresses.extend(rdata.address for rdata in rdatas)
+            ttl = getattr(rdatas, "ttl", None)
+            if rdatas and ttl is not None:
+                ttls.append(ttl)
             for cname in chain:
                 if cname not in cnames:
                     cnames.append(cname)
         if len(errors) == 2:
-            raise DnsError(f"{name} AAAA/A", "; ".join(str(error) for error in errors))
+            raise DnsError(f"{name} AAAA/A", "; ".join(str(error) for error in errors), kind=errors[0].kind)
         warnings = [f"address lookup {error} (using the other address family)" for error in errors if addresses]
         if errors and not addresses:
             raise errors[0]
-        return AddressAnswer(name=name, addresses=addresses, cnames=cnames, warnings=warnings)
+        return AddressAnswer(
+            name=name, addresses=addresses, cnames=cnames, warnings=warnings, ttl=min(ttls) if ttls else None
+        )

@@ -33,6 +33,13 @@ from ._federation_checks import (
     check_versions,
     summarise,
 )
+from ._federation_implementations import (
+    connection_key,
+    divergent_entries,
+    implementation_entry,
+    needed_endpoints,
+    with_spec,
+)
 from ._federation_probe import HttpsProbe, has_local_route
 from ._model import (
     PARSE_STEP,
@@ -47,6 +54,8 @@ from ._model import (
     Sequential,
     TlsSession,
 )
+from ._profiles import Profile
+from ._resolution import ProfileOutcome
 from ._resolver import ResolveOptions, Resolver
 from ._server_name import ServerNameError, parse_server_name
 from ._wellknown import parse_json_object
@@ -55,9 +64,15 @@ __all__ = ["FederationChecker", "ResolutionPort"]
 
 
 class ResolutionPort(Protocol):
-    """What the checker needs of the resolution: ``resolve(name)``, raising ResolutionError."""
+    """What the checker needs of the resolution: ``resolve(name)``, raising ResolutionError.
+
+    With ``implementations``, also ``resolve_implementations(name, profiles)``: one outcome per
+    profile, in the order given, from one network pass (``_resolution.resolve_implementations``).
+    """
 
     def resolve(self, name: object) -> Resolution: ...
+
+    def resolve_implementations(self, name: object, profiles: list[Profile]) -> list[ProfileOutcome]: ...
 
     def close(self) -> None: ...
 
@@ -365,6 +380,7 @@ class FederationChecker(Closing):
         check_client: bool = False,
         check_support: bool = False,
         concurrency: int | None = None,
+        implementations: list[Profile] | None = None,
     ) -> dict:
         """Check each name (mapped to its expected target or None), ``concurrency`` names at a time.
 
@@ -373,6 +389,7 @@ class FederationChecker(Closing):
         resolver, memo and thread pool (a delegated host of several names is resolved once).
         Warnings go to ``self.warnings`` prefixed with their server name. Each result also has
         ``expected_target`` (as given) and ``seconds`` (how long its check took, queueing excluded).
+        ``implementations``: as for ``run``.
         Returns ``{"results": [...] in the order given, "failed_names": [...], "ok": bool}``.
         """
         names = list(server_names)
@@ -387,6 +404,7 @@ class FederationChecker(Closing):
                     check_client=check_client,
                     check_support=check_support,
                     warnings=warnings,
+                    implementations=implementations,
                 )
             except Exception as exc:  # noqa: BLE001 - one name's crash is that name's error
                 result = _crashed(name, exc)
@@ -406,13 +424,18 @@ class FederationChecker(Closing):
         expected_target: str | None = None,
         check_client: bool = False,
         check_support: bool = False,
+        implementations: list[Profile] | None = None,
     ) -> dict:
+        """Check one name. ``implementations``: the profiles (``_profiles``) whose view of the name
+        is also checked; the result then has ``implementations`` and ``divergent``, and the
+        name's own checks use the spec's view from the same network pass."""
         return self._run(
             server_name,
             expected_target=expected_target,
             check_client=check_client,
             check_support=check_support,
             warnings=self.warnings,
+            implementations=implementations,
         )
 
     def _run(
@@ -423,6 +446,7 @@ class FederationChecker(Closing):
         check_client: bool,
         check_support: bool,
         warnings: list[str],
+        implementations: list[Profile] | None = None,
     ) -> dict:
         result = _failed_result(server_name)
         errors: list[str] = result["errors"]
@@ -441,8 +465,13 @@ class FederationChecker(Closing):
                         )
                     )
                     expected = None
+        outcomes: list[ProfileOutcome] | None = None
         try:
-            resolution = self.resolver.resolve(server_name)
+            if implementations is None:
+                resolution = self.resolver.resolve(server_name)
+            else:
+                outcomes = self.resolver.resolve_implementations(server_name, with_spec(implementations))
+                resolution = _spec_resolution(outcomes[0])
         except ResolutionError as exc:
             resolution = None
             if exc.partial is not None and exc.step != PARSE_STEP:
@@ -530,8 +559,61 @@ class FederationChecker(Closing):
         for connection in result["connections"]:
             if connection["error"] is not None:
                 connection["error"] = str(connection["error"])
+        if outcomes is not None and implementations is not None:
+            result["implementations"], result["divergent"] = self._implementations(
+                str(result["server_name"]), outcomes, implementations, result["connections"]
+            )
         result["summary"] = summarise(result)
         return result
+
+    def _implementations(
+        self, name: str, outcomes: list[ProfileOutcome], asked: list[Profile], spec_connections: list[dict]
+    ) -> tuple[dict, list]:
+        """Each asked implementation's entry, and ``divergent``.
+
+        A connection is made once per address, port, TLS name and Host: the spec run's results are
+        reused, and an endpoint that several other views share is checked once for all of them.
+        """
+        spec = outcomes[0]
+        results: dict[tuple, dict] = {}
+        if spec.resolution is not None:
+            for connection in spec_connections:
+                results[connection_key(spec.resolution, connection["address"], connection["port"])] = connection
+        spec_keys = set(results)
+        pending: dict[tuple, tuple] = {}
+        endpoints = {}
+        for outcome in outcomes:
+            endpoints[outcome.profile.name] = needed_endpoints(outcome, self.policy.wants)
+            for address, port in endpoints[outcome.profile.name]:
+                key = connection_key(outcome.resolution, address, port)
+                if key not in results:
+                    pending.setdefault(key, (outcome.resolution, address, port))
+        ignored: list[str] = []  # warnings of these extra connections: their checks carry the errors
+        made = self.parallel.map(
+            lambda item: self.check_connection(item[0], item[1], item[2], ignored), list(pending.values()), limit=8
+        )
+        for key, connection in zip(pending, made):
+            connection.pop("version", None)
+            results[key] = connection
+        now = self.now()
+        views = [
+            (outcome, implementation_entry(outcome, endpoints[outcome.profile.name], results, spec_keys, now=now))
+            for outcome in outcomes
+        ]
+        asked_names = {profile.name for profile in asked}
+        entries = {outcome.profile.name: entry for outcome, entry in views if outcome.profile.name in asked_names}
+        ordered = {profile.name: entries[profile.name] for profile in asked if profile.name in entries}
+        spec_checks = views[0][1]["checks"]
+        return ordered, divergent_entries(name, spec, spec_checks, views[1:])
+
+
+def _spec_resolution(spec: ProfileOutcome) -> Resolution:
+    """The spec's view of ``resolve_implementations``: its resolution, or its ResolutionError raised."""
+    if spec.error is not None:
+        raise spec.error
+    if spec.resolution is None:  # pragma: no cover - an outcome has one or the other
+        raise ValueError("an implementation outcome with neither a resolution nor an error")
+    return spec.resolution
 
 
 def _failed_result(server_name: str) -> dict[str, Any]:

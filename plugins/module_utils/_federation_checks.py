@@ -282,4 +282,34 @@ def summarise(result: dict) -> str:
     else:
         lines.append(f"Federation FAILED ({len(errors)} problem{'s' if len(errors) != 1 else ''}):")
         lines.extend(f"  - {error}" for error in errors)
+    if isinstance(result.get("implementations"), dict):
+        lines.extend(_implementation_lines(result["implementations"], result.get("divergent") or []))
     return "\n".join(lines) + "\n"
+
+
+def _implementation_lines(implementations: dict, divergent: list) -> list[str]:
+    """The ``implementations`` part of the summary: one line per implementation, then ``divergent``."""
+    lines = ["Implementations (at a cold cache):"]
+    states = {True: "OK", False: "FAILED", None: "NOT CHECKED"}
+    for name, entry in implementations.items():
+        if entry.get("error"):
+            where = f"no connection: {entry['error']}"
+        else:
+            targets = ", ".join(
+                f"[{t['host']}]:{t['port']}" if ":" in t["host"] else f"{t['host']}:{t['port']}"
+                for t in entry.get("targets") or []
+            )
+            where = f"{targets or 'no target'}, Host {entry.get('host_header')}, SNI {entry.get('sni') or 'none'}"
+        rules = sorted({d["rule"] for d in entry.get("differs_from_spec") or []})
+        differs = f" (differs from the spec: {', '.join(rules)})" if rules else ""
+        lines.append(f"  {name}: {states.get(entry.get('connections_ok'), 'FAILED')} - {where}{differs}")
+    if divergent:
+        lines.append("Divergent from the spec:")
+        for item in divergent:
+            outcome = "works" if item["implementation_ok"] else "fails"
+            spec = "works" if item["spec_ok"] else "fails"
+            lines.append(
+                f"  - {item['implementation']} {outcome} where the spec {spec} ({item['rule']}): {item['reason']}; "
+                f"fix: {item['fix']}"
+            )
+    return lines

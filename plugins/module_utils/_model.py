@@ -94,10 +94,11 @@ class ConfigError(ValueError):
 class DnsError(Exception):
     """A DNS query failed (SERVFAIL, REFUSED, time-out, malformed answer, CNAME loop)."""
 
-    def __init__(self, query: str, reason: str) -> None:
+    def __init__(self, query: str, reason: str, *, kind: str = "other") -> None:
         super().__init__(f"{query}: {reason}")
         self.query = query
         self.reason = reason
+        self.kind = kind  # "SERVFAIL", "REFUSED", "timeout" or "other" (implementations treat them apart)
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ class SrvAnswer:
     name: str
     records: list[SrvRecord]
     status: str  # "NOERROR", "NXDOMAIN" or "NODATA"
+    ttl: int | None = None  # the answer's TTL (negative TTL for NXDOMAIN/NODATA), None when unknown
 
 
 @dataclass
@@ -124,6 +126,7 @@ class AddressAnswer:
     addresses: list[str]  # AAAA first, then A
     cnames: list[str] = field(default_factory=list)  # names of the CNAME chain followed
     warnings: list[str] = field(default_factory=list)  # one family failed, the other answered
+    ttl: int | None = None  # the smallest TTL of the addresses (CNAMEs included), None when unknown
 
 
 # -- HTTPS -------------------------------------------------------------------------------------------
@@ -169,11 +172,22 @@ class FetchFailure(Exception):
     """An HTTPS fetch gave no usable answer; ``hops`` holds the responses received until then."""
 
     def __init__(
-        self, message: str, hops: list[tuple[str, HttpResponse]] | None = None, *, status: int | None = None
+        self,
+        message: str,
+        hops: list[tuple[str, HttpResponse]] | None = None,
+        *,
+        status: int | None = None,
+        kind: str = "error",
+        location: str | None = None,
     ) -> None:
         super().__init__(message)
         self.hops = hops or []
         self.status = status  # the status of a response whose body could not be read
+        # Where fetching stopped: "error" (connect, TLS, DNS...), "too_large", "no_location",
+        # "bad_location", "http_redirect", "other_scheme", "too_many" or "loop"; ``location`` is
+        # the redirect not followed. Implementation profiles judge the same fetch by them.
+        self.kind = kind
+        self.location = location
 
 
 # -- the result ----------------------------------------------------------------------------------------
@@ -195,6 +209,7 @@ class WellKnown:
 
     def __post_init__(self) -> None:
         self.error_code: str | None = None  # the catalogue code of an ``error`` worth reporting (not in to_dict)
+        self.rule: str | None = None  # the profile rule that refused the file (not in to_dict)
 
 
 @dataclass

@@ -211,6 +211,15 @@ def _endpoint(address: Mapping) -> str:
     return f"[{host}]:{address['port']}" if ":" in str(host) else f"{host}:{address['port']}"
 
 
+def _targets(value: Any) -> list[dict]:
+    """The ``targets`` of a resolution (or of an implementation's view): host, port, addresses."""
+    return [
+        {"host": t.get("host"), "port": t.get("port"), "addresses": list(t.get("addresses") or [])}
+        for t in value or []
+        if isinstance(t, Mapping)
+    ]
+
+
 def name_entry(result: Mapping, now: float, policy: Policy | None = None) -> dict:
     """One server name's part of the report, from its federation_check result."""
     resolution: Mapping = result["resolution"] if isinstance(result.get("resolution"), Mapping) else {}
@@ -233,11 +242,7 @@ def name_entry(result: Mapping, now: float, policy: Policy | None = None) -> dic
         "method": resolution.get("method"),
         "delegated_server": resolution.get("delegated_server"),
         "expected_target": result.get("expected_target"),
-        "targets": [
-            {"host": t.get("host"), "port": t.get("port"), "addresses": list(t.get("addresses") or [])}
-            for t in resolution.get("targets") or []
-            if isinstance(t, Mapping)
-        ],
+        "targets": _targets(resolution.get("targets")),
         "addresses": addresses,
         "families": _families(addresses),
         "errors": errors,
@@ -249,7 +254,60 @@ def name_entry(result: Mapping, now: float, policy: Policy | None = None) -> dic
     well_known: Mapping = resolution["well_known"] if isinstance(resolution.get("well_known"), Mapping) else {}
     stated = any(isinstance(c, Mapping) and c.get("state") for c in connections)
     _judge(entry, codes, policy or Policy(), is_no_route(well_known.get("error")), stated)
+    if isinstance(result.get("implementations"), Mapping):  # federation_check's implementations option
+        entry["implementations"] = {
+            str(name): _implementation_entry(view)
+            for name, view in result["implementations"].items()
+            if isinstance(view, Mapping)
+        }
+        entry["divergent"] = [
+            _divergent_entry(item) for item in result.get("divergent") or [] if isinstance(item, Mapping)
+        ]
     return entry
+
+
+def _optional_bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _implementation_entry(view: Mapping) -> dict:
+    """One implementation's view of a name (federation_check ``implementations``), as the report keeps it."""
+    checks = [check for check in view.get("checks") or [] if isinstance(check, Mapping)]
+    return {
+        "versions": view.get("versions"),
+        "method": view.get("method"),
+        "targets": _targets(view.get("targets")),
+        "host_header": view.get("host_header"),
+        "sni": view.get("sni"),
+        "error": view.get("error"),
+        "code": view.get("code"),
+        "connections_ok": _optional_bool(view.get("connections_ok")),
+        "checks": [
+            {
+                "address": check.get("address"),
+                "port": check.get("port"),
+                "family": family(check.get("address")),
+                "ok": bool(check.get("ok")),
+                "state": check.get("state") or ("ok" if check.get("ok") else "error"),
+                "error": check.get("error"),
+                "shared_with_spec": bool(check.get("shared_with_spec")),
+            }
+            for check in checks
+        ],
+        "differs_from_spec": [
+            {"rule": d.get("rule"), "reason": d.get("reason"), "versions": d.get("versions")}
+            for d in view.get("differs_from_spec") or []
+            if isinstance(d, Mapping)
+        ],
+        "notice_seconds": view.get("notice_seconds"),
+        "notice_basis": [str(line) for line in view.get("notice_basis") or []],
+        "unobserved": [str(line) for line in view.get("unobserved") or []],
+    }
+
+
+def _divergent_entry(item: Mapping) -> dict:
+    keys = ("implementation", "versions", "spec_ok", "implementation_ok", "rule", "reason", "fix")
+    return {key: item.get(key) for key in keys}
 
 
 def build_report(checks: Any, *, now: float, policy: Policy | None = None) -> dict:
@@ -486,6 +544,81 @@ _ADDRESS_SCHEMA = {
         "on_platform": {"type": "boolean"},
     },
 }
+_NULLABLE_BOOL = {"type": ["boolean", "null"]}
+
+
+def _objects(properties: dict) -> dict:
+    """The schema of an array of objects that have every one of ``properties``."""
+    return {"type": "array", "items": {"type": "object", "required": list(properties), "properties": properties}}
+
+
+_TARGETS_SCHEMA = _objects(
+    {
+        "host": {"type": "string"},
+        "port": {"type": "integer"},
+        "addresses": {"type": "array", "items": {"type": "string"}},
+    }
+)
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+# federation_check's implementations option: per implementation profile, its view of the name.
+_IMPLEMENTATION_SCHEMA = {
+    "type": "object",
+    "required": [
+        "versions",
+        "method",
+        "targets",
+        "host_header",
+        "sni",
+        "error",
+        "code",
+        "connections_ok",
+        "checks",
+        "differs_from_spec",
+        "notice_seconds",
+        "notice_basis",
+        "unobserved",
+    ],
+    "properties": {
+        "versions": {"type": "string"},
+        "method": _NULLABLE_STR,
+        "targets": _TARGETS_SCHEMA,
+        "host_header": _NULLABLE_STR,
+        "sni": _NULLABLE_STR,
+        "error": _NULLABLE_STR,
+        "code": _NULLABLE_STR,
+        "connections_ok": _NULLABLE_BOOL,
+        "checks": _objects(
+            {
+                "address": {"type": "string"},
+                "port": {"type": "integer"},
+                "family": {"enum": ["ipv4", "ipv6"]},
+                "ok": {"type": "boolean"},
+                "state": {"enum": ["ok", "error", "no-route"]},
+                "error": _NULLABLE_STR,
+                "shared_with_spec": {"type": "boolean"},
+            }
+        ),
+        "differs_from_spec": _objects(
+            {"rule": {"type": "string"}, "reason": {"type": "string"}, "versions": {"type": "string"}}
+        ),
+        "notice_seconds": _NULLABLE_INT,
+        "notice_basis": _STRINGS,
+        "unobserved": _STRINGS,
+    },
+}
+_DIVERGENT_SCHEMA = {
+    "type": "object",
+    "required": ["implementation", "versions", "spec_ok", "implementation_ok", "rule", "reason", "fix"],
+    "properties": {
+        "implementation": {"type": "string"},
+        "versions": {"type": "string"},
+        "spec_ok": {"type": "boolean"},
+        "implementation_ok": {"type": "boolean"},
+        "rule": {"type": "string"},
+        "reason": {"type": "string"},
+        "fix": {"type": "string"},
+    },
+}
 _NAME_SCHEMA = {
     "type": "object",
     "required": [
@@ -511,18 +644,7 @@ _NAME_SCHEMA = {
         "method": _NULLABLE_STR,
         "delegated_server": _NULLABLE_STR,
         "expected_target": _NULLABLE_STR,
-        "targets": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["host", "port", "addresses"],
-                "properties": {
-                    "host": {"type": "string"},
-                    "port": {"type": "integer"},
-                    "addresses": {"type": "array", "items": {"type": "string"}},
-                },
-            },
-        },
+        "targets": _TARGETS_SCHEMA,
         "addresses": {"type": "array", "items": _ADDRESS_SCHEMA},
         "families": {
             "type": "object",
@@ -543,6 +665,8 @@ _NAME_SCHEMA = {
         "warnings": {"type": "array", "items": {"type": "string"}},
         "certificate_days_left": _NULLABLE_INT,
         "seconds": {"type": ["number", "null"]},
+        "implementations": {"type": "object", "additionalProperties": _IMPLEMENTATION_SCHEMA},
+        "divergent": {"type": "array", "items": _DIVERGENT_SCHEMA},
     },
 }
 REPORT_SCHEMA = {

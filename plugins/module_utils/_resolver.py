@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import resource
 from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
 
 from ._dns import DnsClient, DnsConfigError, parse_nameservers
 from ._https import HttpsFetcher
 from ._memo import Memo
 from ._model import SYSTEM_CLOCK, AddressAnswer, Closing, ConfigError, Resolution, ResolutionError
 from ._parallel import ThreadPool
-from ._resolution import MAX_PARALLEL_LOOKUPS, resolve_server_name
+from ._profiles import Profile
+from ._resolution import MAX_PARALLEL_LOOKUPS, ProfileOutcome, resolve_implementations, resolve_server_name
+
+_T = TypeVar("_T")
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -144,6 +148,25 @@ class Resolver(Closing):
             ),
         )
 
+    def resolve_implementations(self, name: object, profiles: list[Profile]) -> list[ProfileOutcome]:
+        """``name`` as each of ``profiles`` resolves it: one network pass (this run's memo) for all."""
+        key = (*_memo_key(name), tuple(profile.name for profile in profiles))
+        return self.memo.get(
+            ("implementations", *key),
+            lambda: resolve_implementations(
+                name,
+                profiles,
+                dns=self.dns,
+                https=self.https,
+                memo=self.memo,
+                allow_private_addresses=self.options.allow_private_addresses,
+                well_known_budget=self.well_known_budget,
+                step_timeout=self.options.timeout,
+                clock=self.clock,
+                parallel=self.pool,
+            ),
+        )
+
     def resolve_all(self, names: list) -> list[Resolution | ResolutionError]:
         """Resolve ``names`` concurrently; results (or errors) in the order of ``names``."""
 
@@ -153,6 +176,14 @@ class Resolver(Closing):
             except ResolutionError as exc:
                 return exc
 
+        return self._each_name(one, names)
+
+    def resolve_all_implementations(self, names: list, profiles: list[Profile]) -> list[list[ProfileOutcome]]:
+        """``resolve_implementations`` for ``names`` concurrently, in the order of ``names``."""
+        return self._each_name(lambda name: self.resolve_implementations(name, profiles), names)
+
+    def _each_name(self, one: Callable[[Any], _T], names: list) -> list[_T]:
+        """``one(name)`` for each distinct name, concurrently; the outcomes in the order of ``names``."""
         # Each distinct name is scheduled once: a repeated name would otherwise hold a worker
         # while it waits for the first resolution of that name (the memo makes it wait, not
         # resolve again), and a list with repeats would resolve fewer names at a time.

@@ -10,9 +10,9 @@ every failure of the peer is a reason, never an exception that escapes.
 
 from __future__ import annotations
 
-import email.utils
 import json
-from datetime import timezone
+import re
+from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -28,6 +28,7 @@ from ._model import (
     HttpsPort,
     WellKnown,
 )
+from ._profiles import SPEC, Profile, parse_cache_headers
 from ._server_name import ServerName, ServerNameError, parse_host, parse_server_name
 
 __all__ = [
@@ -38,10 +39,14 @@ __all__ = [
     "WELL_KNOWN_BODY_LIMIT",
     "WELL_KNOWN_PATH",
     "AddressLookup",
+    "WellKnownObservation",
+    "WellKnownVerdict",
     "cache_period",
     "fetch_following_redirects",
     "fetch_well_known",
     "json_type",
+    "judge_well_known",
+    "observe_well_known",
     "parse_json_object",
 ]
 
@@ -62,38 +67,17 @@ def cache_period(response: HttpResponse | None, *, now: float) -> int:
     """The well-known cache period in seconds, Synapse's way, clamped to [300, 172800]."""
     if response is None:
         return CACHE_FAILURE
-    directives: dict[str, str | None] = {}
-    for value in response.header_values("cache-control"):
-        for directive in value.split(","):
-            key, sep, argument = directive.partition("=")
-            directives[key.strip().lower()] = argument.strip() if sep else None
+    headers = parse_cache_headers(response.headers, now=now)
     period: float | None = None
-    if "no-store" in directives:
+    if headers.no_store:
         period = 0
-    else:
-        max_age = directives.get("max-age")
-        if max_age:
-            try:
-                period = int(max_age)
-            except ValueError:
-                period = None
-        if period is None:
-            expires = response.header("expires")
-            if expires is not None:
-                period = _seconds_until(expires, now)
+    elif headers.max_age is not None:
+        period = headers.max_age
+    elif headers.expires_in is not None:
+        period = headers.expires_in
     if period is None:
         period = CACHE_DEFAULT
     return int(max(CACHE_MIN, min(period, CACHE_MAX)))
-
-
-def _seconds_until(http_date: str, now: float) -> float:
-    try:
-        when = email.utils.parsedate_to_datetime(http_date)
-    except (TypeError, ValueError, IndexError):
-        return 0  # RFC 9111: an invalid Expires (such as "0") means "already expired"
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.timestamp() - now
 
 
 def fetch_following_redirects(
@@ -104,10 +88,12 @@ def fetch_following_redirects(
     body_limit: int,
     deadline: float | None,
     clock: Clock = SYSTEM_CLOCK,
+    max_redirects: int = MAX_REDIRECTS,
 ) -> list[tuple[str, HttpResponse]]:
-    """GET ``url``, following 301/302/303/307/308 up to MAX_REDIRECTS hops, https only, no loops.
+    """GET ``url``, following 301/302/303/307/308 up to ``max_redirects`` hops, https only, no loops.
 
-    Returns every (url, response) pair, the last being the final answer. Raises FetchFailure.
+    Returns every (url, response) pair, the last being the final answer. Raises FetchFailure,
+    whose ``kind`` says where it stopped.
     """
     hops: list[tuple[str, HttpResponse]] = []
     visited = {url}
@@ -125,24 +111,103 @@ def fetch_following_redirects(
             return hops
         location = response.header("location")
         if not location:
-            raise FetchFailure(f"HTTP {response.status} redirect from {current} without a Location header", hops)
+            raise FetchFailure(
+                f"HTTP {response.status} redirect from {current} without a Location header", hops, kind="no_location"
+            )
         try:
             following = urljoin(current, location.strip())
             scheme = urlsplit(following).scheme.lower()
         except ValueError as exc:
             raise FetchFailure(
-                f"HTTP {response.status} redirect from {current} to an invalid URL: {exc}", hops
+                f"HTTP {response.status} redirect from {current} to an invalid URL: {exc}", hops, kind="bad_location"
             ) from exc
         if scheme == "http":
-            raise FetchFailure(f"refusing the redirect from {current} to plain http: {following}", hops)
+            raise FetchFailure(
+                f"refusing the redirect from {current} to plain http: {following}",
+                hops,
+                kind="http_redirect",
+                location=following,
+            )
         if scheme != "https":
-            raise FetchFailure(f"refusing the redirect from {current} to {following}: not an https URL", hops)
-        if len(hops) > MAX_REDIRECTS:
-            raise FetchFailure(f"more than {MAX_REDIRECTS} redirects (the last to {following})", hops)
+            raise FetchFailure(
+                f"refusing the redirect from {current} to {following}: not an https URL", hops, kind="other_scheme"
+            )
+        if len(hops) > max_redirects:
+            raise FetchFailure(too_many_redirects(max_redirects, following), hops, kind="too_many", location=following)
         if following in visited:
-            raise FetchFailure(f"redirect loop: {current} redirects back to {following}", hops)
+            raise FetchFailure(
+                f"redirect loop: {current} redirects back to {following}", hops, kind="loop", location=following
+            )
         visited.add(following)
         current = following
+
+
+def too_many_redirects(limit: int, following: str) -> str:
+    return f"more than {limit} redirects (the last to {following})"
+
+
+def body_too_large(url: str, largest: int) -> str:
+    return f"{url}: body of {largest + 1} bytes or more (limit {largest})"
+
+
+@dataclass
+class WellKnownObservation:
+    """The one fetch of a well-known file, before any profile judges it.
+
+    ``hops`` holds every (url, response) received; ``failure`` says why fetching stopped before
+    a final answer (None: the last hop is the final answer). ``body_limit`` and
+    ``max_redirects`` are the limits it was fetched with (the most permissive of the profiles).
+    """
+
+    url: str
+    body_limit: int
+    max_redirects: int
+    hops: list[tuple[str, HttpResponse]]
+    failure: FetchFailure | None = None
+
+
+@dataclass
+class WellKnownVerdict:
+    """One profile's judgement of an observation.
+
+    ``fatal``: the profile makes the file a resolution error (no fallback to SRV).
+    ``unobserved``: the profile would have gone further than the fetch did (a plain-http
+    redirect, a body larger than was read); the verdict then assumes no delegation.
+    """
+
+    report: WellKnown
+    delegated: ServerName | None
+    warnings: list[str]
+    fatal: str | None = None
+    unobserved: str | None = None
+
+
+def observe_well_known(
+    hostname: str,
+    *,
+    dns_addresses: AddressLookup,
+    https: HttpsPort,
+    budget: float | None,
+    clock: Clock = SYSTEM_CLOCK,
+    body_limit: int = WELL_KNOWN_BODY_LIMIT,
+    max_redirects: int = MAX_REDIRECTS,
+) -> WellKnownObservation:
+    """Fetch ``https://<hostname>/.well-known/matrix/server`` once, within ``budget``; never raises."""
+    url = f"https://{hostname}{WELL_KNOWN_PATH}"
+    deadline = None if budget is None else clock.monotonic() + budget
+    try:
+        hops = fetch_following_redirects(
+            url,
+            dns_addresses=dns_addresses,
+            https=https,
+            body_limit=body_limit,
+            deadline=deadline,
+            clock=clock,
+            max_redirects=max_redirects,
+        )
+    except FetchFailure as exc:
+        return WellKnownObservation(url, body_limit, max_redirects, list(exc.hops), exc)
+    return WellKnownObservation(url, body_limit, max_redirects, hops)
 
 
 def fetch_well_known(
@@ -153,67 +218,176 @@ def fetch_well_known(
     budget: float | None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> tuple[WellKnown, ServerName | None, list[str]]:
-    """Step 3: fetch and validate ``https://<hostname>/.well-known/matrix/server``.
+    """Step 3: fetch and validate ``https://<hostname>/.well-known/matrix/server``, the spec's way.
 
     Returns the report, the delegated server name (None when there is no delegation) and warnings.
     Never raises for the peer's faults: every failure is a reason in ``WellKnown.error``.
     """
-    url = f"https://{hostname}{WELL_KNOWN_PATH}"
-    report = WellKnown(url=url)
-    warnings: list[str] = []
-    deadline = None if budget is None else clock.monotonic() + budget
-    hops: list[tuple[str, HttpResponse]] = []
+    observation = observe_well_known(hostname, dns_addresses=dns_addresses, https=https, budget=budget, clock=clock)
+    verdict = judge_well_known(observation, now=clock.wall())
+    return verdict.report, verdict.delegated, verdict.warnings
+
+
+def _refused(
+    verdict: WellKnownVerdict,
+    message: str,
+    hops: list[tuple[str, HttpResponse]],
+    *,
+    status: int | None = None,
+    rule: str | None = None,
+) -> WellKnownVerdict:
+    """``verdict`` as "no delegation" for ``message``, after the responses ``hops``."""
+    report = verdict.report
+    report.redirects = [hop[0] for hop in hops[1:]]
+    report.status = hops[-1][1].status if hops else None
+    if status is not None:
+        report.status = status
+    report.error = message
+    report.rule = rule
+    report.cache_seconds = CACHE_FAILURE
+    return verdict
+
+
+def _location(hop: tuple[str, HttpResponse]) -> str:
+    """The URL a redirect response points to (it was followed, so it is valid)."""
+    return urljoin(hop[0], (hop[1].header("location") or "").strip())
+
+
+def judge_well_known(observation: WellKnownObservation, rules: Profile = SPEC, *, now: float) -> WellKnownVerdict:
+    """What the implementation of ``rules`` makes of the fetch ``observation``.
+
+    The spec's profile gives exactly what ``fetch_well_known`` always gave. Other profiles are
+    judged on the same responses: their own redirect limit and plain-http rule, accepted
+    statuses, body limit and ``m.server`` checks.
+    """
+    verdict = WellKnownVerdict(WellKnown(url=observation.url), None, [])
+    hops = observation.hops
+    failure = observation.failure
+    redirect_kinds = ("no_location", "bad_location", "http_redirect", "other_scheme", "too_many", "loop")
+    redirects = len(hops) - 1 if failure is None else len(hops)  # redirect responses among the hops
+    limit = rules.well_known_max_redirects
+    if redirects > limit:
+        # This implementation stops at the redirect response number limit + 1, which was followed
+        # here (or failed at the same place for a reason checked before the count).
+        if failure is not None and failure.kind in redirect_kinds and len(hops) - 1 == limit:
+            refused_scheme = failure.kind == "http_redirect" and not rules.well_known_http_redirects
+            if refused_scheme or failure.kind in ("no_location", "bad_location", "other_scheme"):
+                return _refused(verdict, str(failure), hops, status=failure.status)
+        message = too_many_redirects(limit, _location(hops[limit]))
+        return _refused(verdict, message, hops[: limit + 1], rule="well_known_max_redirects")
+    if failure is not None:
+        if failure.kind == "http_redirect" and rules.well_known_http_redirects:
+            verdict.unobserved = (
+                f"follows the redirect to plain http {failure.location}, which this check does not fetch: "
+                "assumed to give no delegation"
+            )
+            return _refused(verdict, str(failure), hops, status=failure.status, rule="well_known_http_redirects")
+        if failure.kind == "too_large":
+            largest = rules.well_known_body_max
+            if largest is None or largest + 1 > observation.body_limit:
+                verdict.unobserved = (
+                    f"reads a larger body than the {observation.body_limit - 1} bytes this check reads: "
+                    "assumed to give no delegation"
+                )
+                return _refused(verdict, str(failure), hops, status=failure.status, rule="well_known_body_max")
+            if largest + 1 < observation.body_limit:
+                url = failure.location or observation.url
+                message = f"{body_too_large(url, largest)}: the body is {observation.body_limit} bytes or more"
+                return _refused(verdict, message, hops, status=failure.status, rule="well_known_body_max")
+        return _refused(verdict, str(failure), hops, status=failure.status)
+    return _judge_answer(verdict, observation, rules, now=now)
+
+
+def _judge_answer(
+    verdict: WellKnownVerdict, observation: WellKnownObservation, rules: Profile, *, now: float
+) -> WellKnownVerdict:
+    """The final answer of the fetch: body size, status, JSON and ``m.server``."""
+    report, warnings, hops = verdict.report, verdict.warnings, observation.hops
+    report.redirects = [hop[0] for hop in hops[1:]]
+    final_url, response = hops[-1]
+    largest = rules.well_known_body_max
+    # The HTTPS port enforced the fetch's own limit; a profile's smaller limit is checked here.
+    if largest is not None and largest + 1 < observation.body_limit and len(response.body) > largest:
+        message = f"{body_too_large(final_url, largest)}: the body is {len(response.body)} bytes"
+        return _refused(verdict, message, hops, status=response.status, rule="well_known_body_max")
+    report.status = response.status
+    accepted = {"200": response.status == 200, "2xx": 200 <= response.status <= 299, "any": True}
+    if not accepted[rules.well_known_statuses]:
+        expected = "200" if rules.well_known_statuses == "200" else "2xx"
+        message = f"HTTP status {response.status} from {final_url} (expected {expected})"
+        return _refused(verdict, message, hops, rule="well_known_statuses")
+    content_type = (response.header("content-type") or "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        warnings.append(
+            f"{final_url} is served with Content-Type '{content_type or 'none'}' instead of "
+            "'application/json' (parsed as JSON anyway)"
+        )
     try:
-        try:
-            hops = fetch_following_redirects(
-                url,
-                dns_addresses=dns_addresses,
-                https=https,
-                body_limit=WELL_KNOWN_BODY_LIMIT,
-                deadline=deadline,
-                clock=clock,
-            )
-        finally:
-            report.redirects = [hop[0] for hop in hops[1:]]
-        final_url, response = hops[-1]
-        report.status = response.status
-        if response.status != 200:
-            raise FetchFailure(f"HTTP status {response.status} from {final_url} (expected 200)")
-        content_type = (response.header("content-type") or "").split(";")[0].strip().lower()
-        if content_type != "application/json":
-            warnings.append(
-                f"{final_url} is served with Content-Type '{content_type or 'none'}' instead of "
-                "'application/json' (parsed as JSON anyway)"
-            )
         data = parse_json_object(response.body)
-        report.m_server = data.get("m.server")
-        if "m.server" not in data:
-            raise FetchFailure("the JSON object has no 'm.server' key")
-        if not isinstance(report.m_server, str):
-            raise FetchFailure(
-                f"'m.server' is {json_type(report.m_server)}, expected a string like \"matrix.example.com:443\""
-            )
-        try:
-            delegated, name_warnings = parse_server_name(report.m_server, allow_unicode=False)
-        except ServerNameError as exc:
-            reason = f"'m.server' is not a valid server name: {exc}"
-            warnings.append(
-                f"{url}: {reason}; homeservers disagree on such a file (the spec says to ignore it): fix it"
-            )
-            report.error_code = "invalid-m-server"
-            raise FetchFailure(reason) from exc
-        warnings.extend(name_warnings)
     except FetchFailure as exc:
-        if exc.hops:
-            report.status = exc.hops[-1][1].status
-            report.redirects = [hop[0] for hop in exc.hops[1:]]
-        if exc.status is not None:
-            report.status = exc.status
-        report.error = str(exc)
-        report.cache_seconds = CACHE_FAILURE
-        return report, None, warnings
-    report.cache_seconds = cache_period(response, now=clock.wall())
-    return report, delegated, warnings
+        return _refused(verdict, str(exc), hops)
+    report.m_server = data.get("m.server")
+    if "m.server" not in data:
+        return _refused(verdict, "the JSON object has no 'm.server' key", hops)
+    if not isinstance(report.m_server, str):
+        return _refused(
+            verdict,
+            f"'m.server' is {json_type(report.m_server)}, expected a string like \"matrix.example.com:443\"",
+            hops,
+        )
+    if report.m_server == "" and rules.m_server_validation != "validate":
+        if rules.empty_m_server == "ignore":
+            return _refused(verdict, "'m.server' is empty: no delegation", hops, rule="empty_m_server")
+        return _fatal(verdict, "'m.server' is empty and is used as written: no usable destination", "empty_m_server")
+    try:
+        delegated, name_warnings = parse_server_name(report.m_server, allow_unicode=False)
+    except ServerNameError as exc:
+        reason = f"'m.server' is not a valid server name: {exc}"
+        if rules.m_server_validation == "error":
+            return _fatal(verdict, f"{reason}; it is an error, with no fallback to SRV", "m_server_validation")
+        if rules.m_server_validation == "url_netloc":
+            return _url_netloc(verdict, reason, rules, now=now, response=response)
+        if rules.m_server_validation == "verbatim":
+            return _fatal(verdict, f"{reason}; it is used as written: no usable destination", "m_server_validation")
+        warnings.append(
+            f"{report.url}: {reason}; homeservers disagree on such a file (the spec says to ignore it): fix it"
+        )
+        report.error_code = "invalid-m-server"
+        return _refused(verdict, reason, hops, rule="m_server_validation")
+    warnings.extend(name_warnings)
+    report.cache_seconds = cache_period(response, now=now)
+    verdict.delegated = delegated
+    return verdict
+
+
+def _url_netloc(
+    verdict: WellKnownVerdict, reason: str, rules: Profile, *, now: float, response: HttpResponse
+) -> WellKnownVerdict:
+    """``url_netloc`` (Synapse): ``m.server`` is spliced into a URL, whose authority is then used.
+
+    The authority ends at the first '/', '?' or '#' (``matrix.example.com/`` delegates to
+    ``matrix.example.com``; ``https://matrix.example.com`` to the host ``https``); an empty port
+    counts as none. Whatever is left must be a host name, or nothing can be connected to.
+    """
+    netloc = re.split(r"[/?#]", verdict.report.m_server, maxsplit=1)[0]
+    netloc = netloc[:-1] if netloc.endswith(":") else netloc
+    try:
+        delegated, _warnings = parse_server_name(netloc, allow_unicode=False)
+    except ServerNameError:
+        return _fatal(verdict, f"{reason}; it is used as written: no usable destination", "m_server_validation")
+    verdict.report.cache_seconds = cache_period(response, now=now)
+    verdict.report.rule = "m_server_validation"
+    verdict.delegated = delegated
+    verdict.warnings.append(f"'m.server' {verdict.report.m_server!r} is used as the URL authority {netloc!r}")
+    return verdict
+
+
+def _fatal(verdict: WellKnownVerdict, reason: str, rule: str) -> WellKnownVerdict:
+    verdict.report.error = reason
+    verdict.report.error_code = "invalid-m-server"
+    verdict.report.rule = rule
+    verdict.fatal = reason
+    return verdict
 
 
 def _get_url(
@@ -257,7 +431,7 @@ def _get_url(
     except HttpsError as exc:
         if exc.kind == "too_large":
             raise FetchFailure(
-                f"{url}: body of {body_limit} bytes or more (limit {body_limit - 1}): {exc}", status=exc.status
+                f"{body_too_large(url, body_limit - 1)}: {exc}", status=exc.status, kind="too_large", location=url
             ) from exc
         raise FetchFailure(f"{url}: {exc}", status=exc.status) from exc
 

@@ -20,6 +20,11 @@ description:
     are valid in the future, include an Ed25519 key and carry a valid self-signature (Matrix
     canonical JSON and Ed25519), then fetches C(/_matrix/federation/v1/version).
   - Optionally checks the client and support well-known files (O(check_client), O(check_support)).
+  - With O(implementations), it also predicts, per server name, where each homeserver
+    implementation (Synapse, Dendrite, conduwuit, tuwunel, continuwuity, Conduit) would connect
+    I(at a cold cache), checks those connections too, and lists in RV(divergent) the
+    implementations that would fail where the specification's route works (or the reverse), with
+    the change that makes every implementation agree.
   - Runs offline, in CI or behind a firewall; nothing is sent to a third-party website.
   - This module only reads, and never reports a change.
 options:
@@ -106,6 +111,31 @@ options:
     choices: [any, ipv4, ipv6]
     default: any
     version_added: 0.2.0
+  implementations:
+    description:
+      - Also resolve each server name as these homeserver implementations would, and check the
+        connections each of them would make (RV(implementations), RV(divergent)). A list of
+        implementation profile names, or V(all) for every profile.
+      - The profiles are those of the P(matrixops.delegation.resolve#lookup) lookup's
+        C(implementation) option - V(spec) (the specification, what this module checks anyway),
+        V(synapse), V(dendrite) (its default configuration, which dials IPv4 only), V(conduwuit)
+        (the final conduwuit and continuwuity up to v0.5.6), V(continuwuity-0.5) (v0.5.7 to
+        v0.5.11), V(tuwunel) (from v1.5), V(tuwunel-1.0) (v1.0 to v1.4), V(continuwuity) (from
+        v26.6) and V(conduit). C(docs/implementations.md) in the collection's source has their
+        rules, the versions read and the divergences they cause.
+      - Every prediction is I(at a cold cache) - a peer that contacted the name before may still
+        use an earlier answer (C(notice_seconds) in RV(implementations) says for how long at most).
+      - The network is asked once per name for every profile - the specification's view comes
+        from the same pass and is what the name's own checks (RV(resolution), RV(connections))
+        use. A connection is made once per address, port, TLS server name and C(Host) header -
+        an implementation that would connect exactly as the specification's route does shares
+        its result.
+      - RV(ok) stays the specification's verdict; test RV(divergent) to fail on a divergence.
+      - Without it (the default), the result is what it always was.
+    type: list
+    elements: str
+    choices: [all, spec, synapse, dendrite, conduwuit, continuwuity-0.5, tuwunel, tuwunel-1.0, continuwuity, conduit]
+    version_added: 0.2.0
   fail_on_error:
     description:
       - Fail the task when RV(ok) is false, with the first error as message and the whole result
@@ -173,6 +203,19 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "{{ fleet.failed_names }}"
 
+- name: Would every homeserver implementation reach example.com? (spec, Synapse, Dendrite, ...)
+  matrixops.delegation.federation_check:
+    server_name: example.com
+    implementations: all
+    fail_on_error: false
+  delegate_to: localhost
+  register: implementations_check
+
+- name: Fail when some implementation disagrees with the specification, showing the fixes
+  ansible.builtin.assert:
+    that: implementations_check.divergent | length == 0
+    fail_msg: "{{ implementations_check.divergent | map(attribute='fix') | unique | list }}"
+
 - name: Check a lab setup (private DNS and CA), without failing the play
   matrixops.delegation.federation_check:
     server_name: example.test
@@ -194,8 +237,9 @@ results:
     - With O(server_names), one result per distinct name, in the order given - each a dict with
       the keys returned for O(server_name) (RV(ok), RV(server_name), RV(resolution),
       RV(connections), RV(families) (when the name resolved), RV(version), RV(client), RV(support),
-      RV(errors), RV(error_codes), RV(summary)), plus C(expected_target) (as given, or V(null)) and C(seconds) (how long that
-      name's check took).
+      RV(errors), RV(error_codes), RV(summary)), plus C(expected_target) (as given, or V(null)) and
+      C(seconds) (how long that name's check took); with O(implementations), also
+      RV(implementations) and RV(divergent).
   returned: when O(server_names) is given
   type: list
   elements: dict
@@ -350,6 +394,92 @@ families:
   type: dict
   sample: {ipv4: {addresses: 1, state: ok}, ipv6: {addresses: 1, state: no-route}}
   version_added: 0.2.0
+implementations:
+  description:
+    - With O(implementations), per implementation profile asked (in the order given; V(all) - every
+      profile, V(spec) first), what that implementation would do with the server name at a cold
+      cache, and whether the connections it would make pass the same checks as RV(connections).
+    - Each value is a dict with C(versions) (the implementation's versions this applies to),
+      C(method), C(delegated_server), C(targets) (each C(host), C(port) and C(addresses) in the
+      order it would use them), C(host_header), C(tls_server_name), C(sni) (V(null) - none),
+      C(error) and C(code) (why it would not connect at all, else V(null)).
+    - C(connections_ok) - whether every connection to its targets passes; V(false) when it would
+      not connect at all; V(null) when none of its addresses could be checked from here
+      (O(address_family), or no route for the family).
+    - C(checks) - one per address and port of its targets - C(address), C(port), C(ok), C(state)
+      (V(ok), V(error) or V(no-route)), C(error) and C(shared_with_spec) (V(true) when the
+      specification's route made the same connection - same address, port, TLS name and C(Host) -
+      and its result is reused; V(false) when the connection was made for this implementation).
+    - C(differs_from_spec) - empty when its route is the specification's, else one C(rule),
+      C(reason) (with the source lines it was read from) and C(versions) per rule that makes it
+      differ (the rule names are those of C(docs/implementations.md)).
+    - C(unobserved) - where it would have gone further than this check looks (a redirect to plain
+      http, a body over 1 MiB); the result then assumes no delegation.
+    - C(notice_seconds) and C(notice_basis) - the longest time, in seconds, a peer running it may
+      keep using an earlier answer after the delegation changes, from the cache headers and DNS
+      TTLs published now (V(null) - until every destination fails, Dendrite), and how it was
+      reached.
+  returned: when O(implementations) is given and the name was checked
+  type: dict
+  version_added: 0.2.0
+  sample:
+    dendrite:
+      versions: gomatrixserverlib@ffcbbd38
+      method: srv
+      delegated_server: null
+      targets: [{host: matrix.example.com, port: 8448, addresses: ["198.51.100.7"]}]
+      host_header: example.com
+      tls_server_name: example.com
+      sni: example.com
+      error: null
+      code: null
+      connections_ok: true
+      checks: [{address: 198.51.100.7, port: 8448, ok: true, state: ok, error: null, shared_with_spec: true}]
+      differs_from_spec: []
+      unobserved: []
+      notice_seconds: null
+      notice_basis: ["kept until every destination fails at the transport level"]
+divergent:
+  description:
+    - With O(implementations), one entry per implementation (other than V(spec)) whose
+      C(connections_ok) differs from the specification's, and per rule that explains it - an
+      implementation that would fail where the specification's route works, or the reverse.
+      Empty when every implementation asked agrees (or could not be checked from here).
+  returned: when O(implementations) is given and the name was checked
+  type: list
+  elements: dict
+  version_added: 0.2.0
+  contains:
+    implementation:
+      description: The implementation profile.
+      type: str
+      sample: conduwuit
+    versions:
+      description: The implementation's versions this applies to.
+      type: str
+      sample: conduwuit (final commit); continuwuity v0.5.0-v0.5.6
+    spec_ok:
+      description: Whether the specification's route passes the connection checks.
+      type: bool
+      sample: true
+    implementation_ok:
+      description: Whether this implementation's route passes them.
+      type: bool
+      sample: false
+    rule:
+      description: The rule of the implementation that makes it differ (as in C(docs/implementations.md)).
+      type: str
+      sample: srv_name_override
+    reason:
+      description: What the rule makes it do here, and the source lines it was read from.
+      type: str
+      sample: looked up example.com's own addresses before step 3 and uses them on the SRV port 8448 instead of the addresses of matrix.example.com
+    fix:
+      description: The change to what the server name publishes that makes every implementation agree.
+      type: str
+      sample: >-
+        serve {"m.server": "matrix.example.com:8448"} at https://example.com/.well-known/matrix/server -
+        an explicit port, so that no implementation queries SRV records
 version:
   description: The C(server) of C(/_matrix/federation/v1/version) from the first connection that answered.
   returned: when O(server_name) is given
@@ -411,6 +541,12 @@ if HAS_DNSPYTHON and HAS_CRYPTOGRAPHY:
     from ansible_collections.matrixops.delegation.plugins.module_utils._resolver import ResolveOptions
 
 from ansible_collections.matrixops.delegation.plugins.module_utils._check_policy import CheckPolicy
+from ansible_collections.matrixops.delegation.plugins.module_utils._profiles import (
+    PROFILE_NAMES,
+    Profile,
+    ProfileError,
+    profiles_named,
+)
 
 DEFAULT_CONCURRENCY = 64  # the resolve lookup's default (module_utils/_resolver.py); see docs/performance.md
 
@@ -434,6 +570,7 @@ def main():
             "certificate_expiry_error": {"type": "bool", "default": False},
             "platform_networks": {"type": "list", "elements": "str"},
             "address_family": {"type": "str", "default": "any", "choices": ["any", "ipv4", "ipv6"]},
+            "implementations": {"type": "list", "elements": "str", "choices": ["all", *PROFILE_NAMES]},
         },
         mutually_exclusive=[("server_name", "server_names"), ("server_names", "expected_target")],
         required_one_of=[("server_name", "server_names")],
@@ -447,6 +584,7 @@ def main():
     if params["server_names"] is not None:
         check_many(module)
     options = ResolveOptions.from_params(params)
+    profiles = implementations(module)
     try:
         with FederationChecker(options, policy=policy(module)) as checker:
             result = checker.run(
@@ -454,6 +592,7 @@ def main():
                 expected_target=params["expected_target"],
                 check_client=params["check_client"],
                 check_support=params["check_support"],
+                implementations=profiles,
             )
             warnings = list(dict.fromkeys(checker.warnings))
     except ConfigError as exc:
@@ -470,6 +609,18 @@ def policy(module: AnsibleModule) -> CheckPolicy:
     try:
         return CheckPolicy.from_params(module.params)
     except ValueError as exc:
+        module.fail_json(msg=f"matrixops.delegation.federation_check: {exc}")
+        raise  # not reached: fail_json exits
+
+
+def implementations(module: AnsibleModule) -> list[Profile] | None:
+    """The profiles of the ``implementations`` option (None without it); a bad value fails the task."""
+    value = module.params.get("implementations")
+    if value is None:
+        return None
+    try:
+        return profiles_named(value)
+    except ProfileError as exc:
         module.fail_json(msg=f"matrixops.delegation.federation_check: {exc}")
         raise  # not reached: fail_json exits
 
@@ -508,9 +659,15 @@ def check_many(module: AnsibleModule) -> None:
     except ValueError as exc:
         module.fail_json(msg=f"matrixops.delegation.federation_check: {exc}")
     options = ResolveOptions.from_params(params, concurrency=params["concurrency"])
+    profiles = implementations(module)
     try:
         with FederationChecker(options, policy=policy(module)) as checker:
-            result = checker.run_many(names, check_client=params["check_client"], check_support=params["check_support"])
+            result = checker.run_many(
+                names,
+                check_client=params["check_client"],
+                check_support=params["check_support"],
+                implementations=profiles,
+            )
             warnings = list(dict.fromkeys(checker.warnings))
     except ConfigError as exc:
         module.fail_json(msg=f"matrixops.delegation.federation_check: {exc}")

@@ -474,3 +474,48 @@ def test_the_modules_own_no_route_code_makes_the_name_no_route():
     entry = build_report({"v": only_v6}, now=NOW)["vantage_points"]["v"]["names"]["v6.example"]
     assert (entry["state"], entry["ok"]) == ("no-route", False)
     assert entry["addresses"][0]["state"] == "no-route"
+
+
+# -- federation_check's implementations option --------------------------------------------------------------
+def test_a_name_checked_with_implementations_carries_each_view_and_divergent():
+    from test_federation_implementations import EX4, d1_dns, refused
+    from test_federation_implementations import check as check_implementations
+
+    checked, _probe, _resolver = check_implementations(d1_dns(), sessions={(EX4, 8448): refused(EX4)})
+    report = build_report({"mon1": checked}, now=NOW)
+    jsonschema.validate(json.loads(json.dumps(report)), REPORT_SCHEMA)
+    entry = report["vantage_points"]["mon1"]["names"]["example.com"]
+    assert entry["ok"] is True  # the spec's verdict: a divergence does not fail the name
+    assert list(entry["implementations"]) == list(checked["implementations"])
+    conduwuit = entry["implementations"]["conduwuit"]
+    assert conduwuit["connections_ok"] is False
+    assert conduwuit["checks"][0] | {"error": None} == {
+        "address": EX4,
+        "port": 8448,
+        "family": "ipv4",
+        "ok": False,
+        "state": "error",
+        "error": None,
+        "shared_with_spec": False,
+    }
+    assert {d["rule"] for d in conduwuit["differs_from_spec"]} == {"srv_name_override", "host_header"}
+    assert entry["implementations"]["dendrite"]["notice_seconds"] is None
+    assert entry["divergent"] == checked["divergent"]
+    assert [item["implementation"] for item in entry["divergent"]] == ["conduwuit", "tuwunel", "tuwunel-1.0"]
+
+
+def test_a_name_checked_without_implementations_has_no_such_keys():
+    entry = build_report(GOOD, now=NOW)["vantage_points"]["localhost"]["names"]["good.example"]
+    assert "implementations" not in entry
+    assert "divergent" not in entry
+
+
+def test_the_schema_refuses_an_implementation_view_without_its_checks():
+    from test_federation_implementations import check as check_implementations
+    from test_federation_implementations import d1_dns
+
+    checked, _probe, _resolver = check_implementations(d1_dns(), implementations=["synapse"])
+    report = build_report(checked, now=NOW)
+    del report["vantage_points"]["localhost"]["names"]["example.com"]["implementations"]["synapse"]["checks"]
+    with pytest.raises(jsonschema.ValidationError, match="'checks' is a required property"):
+        jsonschema.validate(json.loads(json.dumps(report)), REPORT_SCHEMA)
