@@ -1,0 +1,82 @@
+# Copyright (c) 2026, matrixops.delegation contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The divergence setups in the lab (pf_world.py): every implementation profile's answer through
+the ``resolve`` lookup with ``implementation``, and the ``synapse`` profile against Synapse itself.
+
+Real knot (and the support nameserver where knot cannot misbehave as needed), real TLS peers, the
+collection's lookup in a real ``ansible-playbook`` run, and Synapse's own federation client
+(tests/lab/synapse_reference_runner.py) at a cold cache.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pf_world as w
+import pytest
+from support.matrix import VERSION_PATH
+
+CONTROLS = {"D12-8448"}  # the form every implementation agrees on: no divergence, on purpose
+
+
+def place(result: dict) -> list:
+    """``[Host, SNI, [[host, port, addresses]]]`` or ``["error", code]`` of one lookup result."""
+    if "error" in result:
+        return ["error", result["code"]]
+    return [result["host_header"], result["sni"], [[t["host"], t["port"], t["addresses"]] for t in result["targets"]]]
+
+
+def plain(value: object) -> object:
+    """Tuples as lists, as the lookup's JSON has them."""
+    return json.loads(json.dumps(value))
+
+
+@pytest.mark.parametrize("sid", w.SETUPS)
+def test_every_profile_connects_where_its_source_says(sid, pf, views):
+    setup = pf.setup(sid)
+    got = {profile: place(views[profile][setup.server_name]) for profile in w.PROFILES}
+    assert got == plain(setup.expect)
+    if sid not in CONTROLS:
+        assert len({json.dumps(value) for value in got.values()}) > 1, "a divergence setup where all agree"
+    for profile in w.PROFILES[1:]:
+        result = views[profile][setup.server_name]
+        if "error" in result:  # an error entry has only server_name, error, step and code
+            continue
+        assert result["implementation"] == profile
+        named = sorted({divergence["rule"] for divergence in result["differs_from_spec"]})
+        if setup.rules is not None:
+            assert named == sorted(setup.rules.get(profile, [])), profile
+        if profile in setup.rules_include:
+            assert setup.rules_include[profile] in named, (profile, named)
+        for divergence in result["differs_from_spec"]:
+            assert divergence["reason"], divergence
+            assert divergence["versions"] == result["versions"], divergence
+
+
+def landing(pf: w.World, result: dict) -> str:
+    """The first ``address:port`` of the targets, in order, where something listens."""
+    for target in result["targets"]:
+        for address in target["addresses"]:
+            if pf.listening(address, target["port"]):
+                return f"{address}:{target['port']}"
+    raise AssertionError(f"no target of {result['targets']} listens")
+
+
+@pytest.mark.parametrize("sid", w.SETUPS)
+def test_the_synapse_profile_predicts_what_synapse_did(sid, pf, views, reference):
+    setup = pf.setup(sid)
+    predicted, seen = views["synapse"][setup.server_name], reference[sid]
+    if "error" in predicted:
+        assert "error" in seen, f"Synapse connected ({seen}); the profile predicted: {predicted['error']}"
+        return
+    assert "error" not in seen, f"Synapse failed ({seen['error']}); the profile predicted {place(predicted)}"
+    want = {"endpoint": landing(pf, predicted), "sni": predicted["sni"], "host": predicted["host_header"]}
+    assert {key: seen[key] for key in want} == want
+    assert seen["status"] == 200
+
+
+def test_synapse_keeps_a_trailing_slash_of_m_server_in_its_request_path(reference):
+    # D7: "d7-matrix.pf.test/" delegates, and the requests go to "//_matrix/..." (what a server
+    # behind it makes of that is its own business).
+    assert reference["D7-slash"]["path"] == "/" + VERSION_PATH
