@@ -36,11 +36,12 @@ import pki
 import pytest
 import synapse as lab_synapse
 import synapse_reference_runner
-from conftest import options
 from support import peers
 from support.matrix import VERSION_PATH, WELL_KNOWN_PATH
 from support.nameserver import Zone
 from support.playbook import run_tasks
+
+from ansible_collections.matrixops.delegation.plugins.module_utils._profiles import PROFILE_NAMES
 
 LOOKUP = "matrixops.delegation.resolve"
 ZONE = "pf6.test"
@@ -48,17 +49,7 @@ DNS_PORT = 5354
 NAMESERVER = f"{netns.DNS4}:{DNS_PORT}"
 V6 = netns.v6(60)  # the IPv6-only target
 DUAL4, DUAL6 = netns.v4(61), netns.v6(61)  # the dual-stack target
-PROFILES = (
-    "spec",
-    "synapse",
-    "dendrite",
-    "conduwuit",
-    "continuwuity-0.5",
-    "tuwunel",
-    "tuwunel-1.0",
-    "continuwuity",
-    "conduit",
-)
+PROFILES = PROFILE_NAMES  # spec first, then every implementation profile
 CONDUWUIT_FAMILY = ("conduwuit", "continuwuity-0.5", "tuwunel", "tuwunel-1.0")
 IPV4_FIRST = ("dendrite", *CONDUWUIT_FAMILY, "continuwuity")  # an A record hides the AAAA (Dendrite: IPv4 only)
 ADDED = (("v6only", V6), ("dual", DUAL4), ("dual", DUAL6))  # (namespace role, address) added for this module
@@ -178,7 +169,13 @@ def pf6(lab: netns.NetnsLab, tmp_path_factory: pytest.TempPathFactory):
 def views(lab: netns.NetnsLab, pf6, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, dict]]:
     """``views[profile][setup id]``: the lookup from the dual-stack vantage point, one task per profile."""
     names = [server_name for server_name, _places, _rules in SETUPS.values()]
-    opts = {**options(lab, NAMESERVER), "ca_path": str(pf6), "on_error": "report"}
+    opts = {
+        "nameservers": [NAMESERVER],
+        "ca_path": str(pf6),
+        "allow_private_addresses": True,
+        "timeout": 3,
+        "on_error": "report",
+    }
     tasks = [
         {
             "name": f"Resolve as {profile}",

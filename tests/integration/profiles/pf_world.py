@@ -46,21 +46,13 @@ from support.matrix import VERSION_PATH
 from support.matrix import WELL_KNOWN_PATH as WK_PATH
 from support.nameserver import Nameserver, Zone
 
+from ansible_collections.matrixops.delegation.plugins.module_utils._profiles import PROFILE_NAMES
+
 ZONE = "pf.test"
 DNS_PORT = 5353
 WK_HOST = 10
 #: The implementation profiles, in the lookup's order (its ``implementation`` choices).
-PROFILES = (
-    "spec",
-    "synapse",
-    "dendrite",
-    "conduwuit",
-    "continuwuity-0.5",
-    "tuwunel",
-    "tuwunel-1.0",
-    "continuwuity",
-    "conduit",
-)
+PROFILES = PROFILE_NAMES  # spec first, then every implementation profile
 RUST = ("conduwuit", "continuwuity-0.5", "tuwunel", "tuwunel-1.0", "continuwuity", "conduit")
 CONDUWUIT_FAMILY = ("conduwuit", "continuwuity-0.5", "tuwunel", "tuwunel-1.0")
 PRE_QUERY = ("conduwuit", "tuwunel", "tuwunel-1.0")  # D1: the server name's own addresses, looked up first
