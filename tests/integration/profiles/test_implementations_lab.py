@@ -18,10 +18,15 @@ import pytest
 from support.matrix import VERSION_PATH
 
 CONTROLS = {"D12-8448"}  # the form every implementation agrees on: no divergence, on purpose
-#: The exception Synapse's client raised (research notes, section 5: Synapse 1.163.2, Twisted 26.10.0).
+#: The exception Synapse's client raised (seen with Synapse 1.163.2, Twisted 26.10.0; research notes, section 5).
 SYNAPSE_ERRORS = {
     "D2-SERVFAIL": "DNSServerError",  # no _matrix._tcp query, no port 8448
-    "D15": "ValueError",  # Twisted reads the target '.' as an empty host name: "invalid hostname"
+    "D2-REFUSED": "DNSQueryRefusedError",
+    "D3": "TimeoutError",  # of the _matrix-fed._tcp query
+    "D5": "DNSLookupError",  # the SRV target has no address
+    "D7-url": "DNSQueryRefusedError",  # the SRV query for the host "https"
+    "D7-space": "ValueError: Invalid URI",
+    "D15": "ValueError: invalid hostname",  # Twisted reads the target '.' as an empty host name
 }
 TLS_WORDS = ("SSL", "TLS", "certificate", "Certificate")  # a lab mistake, never what a setup is about
 
