@@ -461,17 +461,16 @@ def test_many_names_on_a_thread_pool_check_each_implementations_connections_once
     srv = {f"_matrix-fed._tcp.{name}": [SrvRecord(10, 0, 8448, MATRIX)] for name in names}
     dns = FakeDns(srv=srv, addresses={**dict.fromkeys(names, [EX4]), MATRIX: [M4]})
     probe = FakeProbe({(EX4, 8448): refused(EX4), (M4, 8448): NamedKeysSession()})
-    with (
-        ThreadPool(4) as pool,
-        FederationChecker(
+    with ThreadPool(4) as pool:  # not one parenthesised "with": a syntax error on Python 3.8 (sanity compile)
+        checker = FederationChecker(
             ResolveOptions(timeout=1.0, concurrency=3),
             now=lambda: NOW,
             resolver=ProfilesResolver(dns, FakeHttps()),
             probe=probe,
             parallel=pool,
-        ) as checker,
-    ):
-        many = checker.run_many(names, implementations=profiles_named("all"))
+        )
+        with checker:
+            many = checker.run_many(names, implementations=profiles_named("all"))
     assert [divergent(entry) for entry in many["results"]] == [
         sorted((name, "srv_name_override") for name in PRE_QUERY)
     ] * len(names)
