@@ -291,6 +291,21 @@ _raw:
       elements: str
       sample: []
       version_added: 0.2.0
+    caveats:
+      description:
+        - Only when O(implementation) is not V(spec). What this view cannot see and that could
+          change it, each only where it applies - the peer's cache (always, the view being at a cold
+          cache), the implementation's notes on the rules that made it differ, a default address
+          deny list that refuses a target address (Synapse's C(ip_range_blacklist), Dendrite's
+          C(deny_networks), the C(ip_range_denylist) of the conduwuit family and continuwuity for
+          IP literals), and a route cache keyed by the delegated host name (conduwuit family,
+          continuwuity).
+      type: list
+      elements: str
+      sample:
+        - "at a cold cache: a peer that resolved this name before may still use its earlier answer until its
+          cache expires (federation_check's notice_seconds says for how long at most)"
+      version_added: 0.2.0
     error:
       description:
         - With O(on_error=report), for a name that could not be resolved, the reason (the message
@@ -403,5 +418,6 @@ class LookupModule(LookupBase):
                 result["versions"] = profile.versions
                 result["differs_from_spec"] = [divergence.to_dict() for divergence in view.differs_from_spec]
                 result["unobserved"] = list(view.unobserved)
+                result["caveats"] = view.caveats()
             results.append(result)
         return results

@@ -33,6 +33,7 @@ __all__ = [
     "PROFILE_NAMES",
     "PROFILES",
     "SPEC",
+    "AddressDenylist",
     "CachePolicy",
     "CacheHeaders",
     "Divergence",
@@ -99,6 +100,21 @@ class CachePolicy:
 
 
 @dataclass(frozen=True)
+class AddressDenylist:
+    """A default refusal of destination addresses that are not public (a peer's own configuration).
+
+    ``setting``: the configuration key; ``scope``: ``every`` resolved address, or only ``literals``
+    (a server name or ``m.server`` written as an IP address); ``source``: where it was read.
+    Not a rule: the profiles assume public addresses, and the refusal cannot be seen from outside,
+    so it is reported as a caveat of a result (``ProfileOutcome.caveats``), never applied.
+    """
+
+    setting: str
+    scope: str
+    source: str
+
+
+@dataclass(frozen=True)
 class Profile:
     """One implementation (and version range): the rule values the resolution core applies.
 
@@ -133,6 +149,11 @@ class Profile:
       (8448 per the spec; 443 or None, a resolution error, where an implementation mis-parses it).
     * ``cache``: the migration-timing policy (``CachePolicy``); ``failure_cache``: in words, how
       long a failed well-known fetch (no delegation) is remembered.
+
+    Not rules (never applied, reported as caveats of a result): ``default_denylist``, the
+    ``AddressDenylist`` of a default configuration; ``host_keyed_cache``, whether the resolver
+    caches routes under the delegated host name, so that a host name that is also a server name
+    the peer resolved before may reuse that name's route (D16 in docs/implementations.md).
     """
 
     name: str
@@ -156,6 +177,8 @@ class Profile:
     ipv6_literal_default_port: int | None = 8448
     cache: CachePolicy = field(default_factory=lambda: CachePolicy("headers"))
     failure_cache: str = ""
+    default_denylist: AddressDenylist | None = None
+    host_keyed_cache: bool = False
     sources: Mapping[str, str] = field(default_factory=dict)
     notes: Mapping[str, str] = field(default_factory=dict)
 
@@ -307,6 +330,12 @@ SYNAPSE = Profile(
         "ipv6_literal_default_port": f"{_S_AGENT}#L431-L437",
         "cache": f"{_S_WK}#L44-L76, #L229-L242, #L322-L349",
     },
+    default_denylist=AddressDenylist(
+        "ip_range_blacklist",
+        "every",
+        f"{_SYNAPSE} synapse/config/server.py#L142-L175, #L682-L711; "
+        "synapse/http/federation/matrix_federation_agent.py#L128-L130",
+    ),
     notes={
         "m_server_validation": "an m.server with a trailing '/' still delegates (requests go to '//_matrix/...'); "
         "'https://host' makes the host 'https' (seen running Synapse 1.163.2)",
@@ -346,6 +375,9 @@ DENDRITE = Profile(
         "address_family": f"{_G_CL}#L214-L264; {_DENDRITE} setup/config/config_federationapi.go#L55-L73",
         "cache": f"{_G_WK}#L65-L99; {_G_CL}#L338-L394",
     },
+    default_denylist=AddressDenylist(
+        "deny_networks", "every", f"{_DENDRITE} setup/config/config_federationapi.go#L55-L73"
+    ),
     notes={
         "address_family": "Dendrite's default allow_networks is 0.0.0.0/0 only, and its default deny_networks "
         "also refuses private and loopback targets (a server's own configuration, not visible from outside)",
@@ -398,6 +430,10 @@ CONDUWUIT = Profile(
         "hickory-dns@v0.25.1 crates/proto/src/rr/domain/label.rs#L50-L95 (the host '[2001' is refused)",
         "cache": f"{_C_CACHE}#L16-L19, #L125-L153; {_C_DNS}#L53-L58",
     },
+    default_denylist=AddressDenylist(
+        "ip_range_denylist", "literals", f"{_CONDUWUIT} src/core/config/mod.rs#L2180-L2202"
+    ),
+    host_keyed_cache=True,
     notes={
         "srv_name_override": "fixed in continuwuity v0.5.7 (8b762cf2); see the continuwuity-0.5 profile",
         "address_family": "the default ip_range_denylist refuses IP-literal destinations in private and "
@@ -505,6 +541,10 @@ CONTINUWUITY = Profile(
         "ipv6_literal_default_port": f"{_RESOLVEMATRIX} 1883740 (8448 from resolvematrix 1.3.0)",
         "cache": f"{_R_SRV}#L173-L180; continuwuity@09073235 src/service/federation/mod.rs#L114-L198",
     },
+    default_denylist=AddressDenylist(
+        "ip_range_denylist", "literals", "continuwuity/continuwuity@09073235 src/core/config/mod.rs#L3110-L3132"
+    ),
+    host_keyed_cache=True,
     notes={
         "ipv6_literal_default_port": "443 up to v26.7.3 (resolvematrix 1.1/1.2); 8448 from v26.8.0-alpha.1",
     },

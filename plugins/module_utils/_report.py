@@ -302,6 +302,7 @@ def _implementation_entry(view: Mapping) -> dict:
         "notice_seconds": view.get("notice_seconds"),
         "notice_basis": [str(line) for line in view.get("notice_basis") or []],
         "unobserved": [str(line) for line in view.get("unobserved") or []],
+        "caveats": [str(line) for line in view.get("caveats") or []],
     }
 
 
@@ -577,6 +578,7 @@ _IMPLEMENTATION_SCHEMA = {
         "notice_seconds",
         "notice_basis",
         "unobserved",
+        "caveats",
     ],
     "properties": {
         "versions": {"type": "string"},
@@ -604,6 +606,7 @@ _IMPLEMENTATION_SCHEMA = {
         "notice_seconds": _NULLABLE_INT,
         "notice_basis": _STRINGS,
         "unobserved": _STRINGS,
+        "caveats": _STRINGS,
     },
 }
 _DIVERGENT_SCHEMA = {

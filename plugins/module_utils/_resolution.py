@@ -19,11 +19,12 @@ answers, with the rules that made it differ from the spec's (``differs_from_spec
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._address_policy import private_address_warnings
+from ._address_policy import private_address_warnings, private_range
 from ._memo import Memo
 from ._model import (
     DEFAULT_PORT,
@@ -570,7 +571,70 @@ class ProfileOutcome:
             entry["code"] = None if self.error is None else self.error.code
         entry["differs_from_spec"] = [divergence.to_dict() for divergence in self.differs_from_spec]
         entry["unobserved"] = list(self.unobserved)
+        entry["caveats"] = self.caveats()
         return entry
+
+    def caveats(self) -> list[str]:
+        """What this result cannot see and that could change it, in words (the first always).
+
+        A peer's cache, the profile's notes on the rules that made it differ from the spec, a
+        default address deny list that would refuse a target address, and a route cache keyed by
+        the delegated host name (D16). Each is stated only where it applies to this result.
+        """
+        profile = self.profile
+        found = [COLD_CACHE_CAVEAT]
+        for divergence in self.differs_from_spec:
+            note = profile.notes.get(divergence.rule)
+            if note and f"{divergence.rule}: {note}" not in found:
+                found.append(f"{divergence.rule}: {note}")
+        resolution = self.resolution
+        if resolution is None:
+            return found
+        denylist = profile.default_denylist
+        if denylist is not None:
+            refused = sorted(
+                {
+                    address
+                    for target in resolution.targets
+                    if denylist.scope == "every" or _is_ip_literal(target.host)
+                    for address in target.addresses
+                    if private_range(address)
+                }
+            )
+            if refused:
+                found.append(
+                    f"with its default {denylist.setting}, {profile.title} refuses {', '.join(refused)} "
+                    "(not public addresses): a peer that keeps that default cannot connect here, and a "
+                    f"peer's configuration cannot be seen from outside ({denylist.source})"
+                )
+        if profile.host_keyed_cache and resolution.delegated_server is not None:
+            hosts = sorted(
+                {
+                    target.host
+                    for target in resolution.targets
+                    if not _is_ip_literal(target.host) and target.host.lower() != str(resolution.server_name).lower()
+                }
+            )
+            for host in hosts:
+                found.append(
+                    f"{profile.title} caches routes under the host name: a peer that resolved {host} as a "
+                    f"server name of its own may use that route for this name too (D16 in docs/implementations.md)"
+                )
+        return found
+
+
+COLD_CACHE_CAVEAT = (
+    "at a cold cache: a peer that resolved this name before may still use its earlier answer until "
+    "its cache expires (federation_check's notice_seconds says for how long at most)"
+)
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def resolve_implementations(

@@ -415,6 +415,11 @@ implementations:
       differ (the rule names are those of C(docs/implementations.md)).
     - C(unobserved) - where it would have gone further than this check looks (a redirect to plain
       http, a body over 1 MiB); the result then assumes no delegation.
+    - C(caveats) - what the result cannot see and that could change it, each only where it applies -
+      the peer's cache (always), the implementation's notes on the rules that made it differ, a
+      default address deny list of that implementation that refuses a target address, a route
+      cache keyed by the delegated host name (the same list as the C(caveats) of the
+      C(matrixops.delegation.resolve) lookup's results).
     - C(notice_seconds) and C(notice_basis) - the longest time, in seconds, a peer running it may
       keep using an earlier answer after the delegation changes, from the cache headers and DNS
       TTLs published now (V(null) - until every destination fails, Dendrite), and how it was
@@ -437,6 +442,9 @@ implementations:
       checks: [{address: 198.51.100.7, port: 8448, ok: true, state: ok, error: null, shared_with_spec: true}]
       differs_from_spec: []
       unobserved: []
+      caveats:
+        - "at a cold cache: a peer that resolved this name before may still use its earlier answer until its
+          cache expires (federation_check's notice_seconds says for how long at most)"
       notice_seconds: null
       notice_basis: ["kept until every destination fails at the transport level"]
 divergent:
