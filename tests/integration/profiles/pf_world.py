@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +45,7 @@ from pathlib import Path
 import knot
 import pki
 from support import net, peers
-from support.matrix import VERSION_PATH
+from support.matrix import KEYS_PATH, VERSION_PATH, SigningKey, key_response
 from support.matrix import WELL_KNOWN_PATH as WK_PATH
 from support.nameserver import Nameserver, Zone
 
@@ -89,6 +90,27 @@ class Setup:
     rules_include: dict[str, str] = field(default_factory=dict)  # profile -> one rule it must name
     dns: str = "knot"  # knot | support (the test-support nameserver on <net>.52)
     down: tuple[tuple[int, int], ...] = ()  # (host, port) of places where nothing listens
+
+    def connects(self, world: World, profile: str) -> bool:
+        """Whether ``profile``'s connections pass (``federation_check``'s ``connections_ok``).
+
+        Derived from the setup, not observed: the profile resolves (no ``error`` place), and every
+        address of every target it would use listens (not ``down``) and is this name's homeserver.
+        The homeserver listens on the targets the records publish (``*-matrix``, ``d4-*``, an
+        ``m.server`` IP literal); the server name's own address is its web server, whose
+        federation ports answer as another homeserver (keys signed for :data:`OTHER`), so a
+        profile that falls back to the server name itself (no delegation seen, D1's pre-query,
+        Dendrite's 8448 on D2/D3) reaches a peer with the wrong name.
+        """
+        place = self.expect[profile]
+        if place[0] == "error":
+            return False
+        down = {(world.ip(host), port) for host, port in self.down}
+        return all(
+            host != self.server_name and (address, port) not in down
+            for host, port, addresses in place[2]
+            for address in addresses
+        )
 
 
 @dataclass
@@ -138,10 +160,52 @@ class World:
 
 
 def echo(exchange: peers.Exchange) -> None:
-    """The landing servers' answer: what this request looked like from here."""
+    """The landing servers' version answer: what this request looked like from here (the Synapse
+    reference runner reads it), and the ``server`` object a federation version answer has."""
     request = exchange.request
     seen = {"endpoint": request.listener, "sni": request.sni, "host": request.host, "path": request.path}
-    peers.json_reply(seen)(exchange)
+    peers.json_reply({**seen, "server": {"name": "pf-echo", "version": "1"}})(exchange)
+
+
+OTHER = n("other")  # the homeserver on a server name's own address: not that name's (Setup.connects)
+KEY = SigningKey("ed25519:pf1", bytes(range(32)))
+
+
+def identities(world: World) -> dict[tuple[str, str], str]:
+    """``(address:port, Host without port)`` -> the server name whose keys the peer there serves.
+
+    A target that is the server name itself is its web server (:data:`OTHER`), every other target
+    the setup's homeserver. One ``address:port`` serves several setups, told apart by ``Host``;
+    two setups that would need different names for one key are a mistake of the world.
+    """
+    found: dict[tuple[str, str], str] = {}
+    for setup in world.setups:
+        for place in setup.expect.values():
+            if place[0] == "error":
+                continue
+            host = place[0].lower()
+            hostname = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+            for target, port, addresses in place[2]:
+                name = OTHER if target == setup.server_name else setup.server_name
+                for address in addresses:
+                    key = (f"{address}:{port}", hostname)
+                    assert found.setdefault(key, name) == name, (key, found[key], name, setup.sid)
+    return found
+
+
+def keys(world: World, valid_until_ts: int) -> peers.Handler:
+    """The ``/_matrix/key/v2/server`` answer of every landing peer (see :func:`identities`)."""
+    names = identities(world)
+
+    def handler(exchange: peers.Exchange) -> None:
+        request = exchange.request
+        name = names.get((request.listener, request.hostname))
+        if name is None:
+            peers.NOT_FOUND(exchange)
+            return
+        peers.json_reply(key_response(name, valid_until_ts, (KEY,)))(exchange)
+
+    return handler
 
 
 def padded(m_server: str, size: int) -> bytes:
@@ -392,44 +456,46 @@ def build(world_net: net.Net) -> World:  # noqa: PLR0915 - one setup after the o
     )
 
     # -- D8: body sizes ------------------------------------------------------------------------------
-    knot_zone.a(n("d8-matrix"), ip(32))
     for size, refusing in D8_SIZES.items():
         label = f"d8-{size}"
-        body = padded(f"{n('d8-matrix')}:443", size)
+        knot_zone.a(n(f"{label}-matrix"), ip(32))  # a target name per setup: its peer signs for its name
+        body = padded(f"{n(label + '-matrix')}:443", size)
         well_known(label, peers.reply(200, body, {"Content-Type": "application/json"}))
         places = {}
         for name in PROFILES:
             rust = name in RUST
-            places[name] = fallback(label, rust) if name in refusing else delegated(label, "d8-matrix", 32, rust)
+            places[name] = fallback(label, rust) if name in refusing else delegated(label, f"{label}-matrix", 32, rust)
         must = {name: "well_known_body_max" for name in PROFILES[1:] if (name in refusing) != ("spec" in refusing)}
         add(Setup(f"D8-{size}", n(label), places, rules_include=must))
 
     # -- D9: a status other than 200 -----------------------------------------------------------------
-    knot_zone.a(n("d9-matrix"), ip(33))
     for status, delegating in D9_STATUSES.items():
         label = f"d9-{status}"
-        well_known(label, peers.json_reply({"m.server": f"{n('d9-matrix')}:443"}, status=status))
+        knot_zone.a(n(f"{label}-matrix"), ip(33))
+        well_known(label, peers.json_reply({"m.server": f"{n(label + '-matrix')}:443"}, status=status))
         places = {}
         for name in PROFILES:
             rust = name in RUST
-            places[name] = delegated(label, "d9-matrix", 33, rust) if name in delegating else fallback(label, rust)
+            places[name] = (
+                delegated(label, f"{label}-matrix", 33, rust) if name in delegating else fallback(label, rust)
+            )
         rules = {name: ["host_header", "well_known_statuses"] for name in delegating}
         rules.update({name: ["host_header"] for name in RUST if name not in delegating})
         add(Setup(f"D9-{status}", n(label), places, rules))
 
     # -- D10: redirect chains ------------------------------------------------------------------------
-    knot_zone.a(n("d10-matrix"), ip(34))
     for hops, following in D10_HOPS.items():
         label = f"d10-{hops}"
+        knot_zone.a(n(f"{label}-matrix"), ip(34))
         path = WK_PATH
         for hop in range(1, hops + 1):
             well_known(label, peers.redirect(f"/hop{hop}", 307), path)
             path = f"/hop{hop}"
-        well_known(label, peers.json_reply({"m.server": f"{n('d10-matrix')}:443"}), path)
+        well_known(label, peers.json_reply({"m.server": f"{n(label + '-matrix')}:443"}), path)
         places = {}
         for name in PROFILES:
             rust = name in RUST
-            places[name] = delegated(label, "d10-matrix", 34, rust) if name in following else fallback(label, rust)
+            places[name] = delegated(label, f"{label}-matrix", 34, rust) if name in following else fallback(label, rust)
         must = {
             name: "well_known_max_redirects" for name in PROFILES[1:] if (name in following) != ("spec" in following)
         }
@@ -496,7 +562,9 @@ def running(world: World, workdir: Path) -> Iterator[World]:
     assert world.knot_zone is not None and world.support_zone is not None
     ca = pki.create_ca(workdir / "pki" / "ca", common_name="matrixops profiles lab CA")
     context = peers.server_context(pki.issue_cert(ca, workdir / "pki" / "peers", tls_names(world)))
+    key_handler = keys(world, int((time.time() + 7 * 86400) * 1000))
     routes = {**world.routes, VERSION_PATH: echo, "/" + VERSION_PATH: echo}  # "//...": D7's trailing '/'
+    routes.update({KEYS_PATH: key_handler, "/" + KEYS_PATH: key_handler})
     places = world.landing() | {(world.ip(WK_HOST), 443)}
     listeners = [peers.Listener(address, port, context, routes) for address, port in sorted(places)]
     with contextlib.ExitStack() as stack:
@@ -513,6 +581,27 @@ def running(world: World, workdir: Path) -> Iterator[World]:
         world.peers = stack.enter_context(peers.Peers(listeners))
         world.ca_path = ca.bundle_path
         yield world
+
+
+_SHARED: dict = {"users": 0, "stack": None, "world": None}
+
+
+@contextlib.contextmanager
+def shared(world: World, workdir: Path) -> Iterator[World]:
+    """:func:`running`, started by the first user and stopped when the last one leaves: the test
+    modules of this folder each have their fixture (no conftest.py), one world binds the addresses."""
+    if _SHARED["users"] == 0:
+        stack = contextlib.ExitStack()
+        _SHARED["world"] = stack.enter_context(running(world, workdir))
+        _SHARED["stack"] = stack
+    _SHARED["users"] += 1
+    try:
+        yield _SHARED["world"]
+    finally:
+        _SHARED["users"] -= 1
+        if _SHARED["users"] == 0:
+            _SHARED["stack"].close()
+            _SHARED["stack"] = _SHARED["world"] = None
 
 
 def _binds() -> list[tuple[int, int]]:

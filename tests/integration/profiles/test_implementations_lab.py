@@ -37,7 +37,7 @@ TIMEOUT = 3  # seconds: the lookup's timeout (D3's unanswered query costs this m
 
 @pytest.fixture(scope="session")
 def pf(tmp_path_factory: pytest.TempPathFactory):
-    with w.running(w.WORLD, tmp_path_factory.mktemp("pf-world")) as world:
+    with w.shared(w.WORLD, tmp_path_factory.mktemp("pf-world")) as world:
         yield world
 
 
