@@ -20,13 +20,15 @@ Everything binds addresses of one ``<net>.0/24`` of loopback, the world ``profil
                        configured without a file (``_matrix-fed._tcp.d2.pf.test.``)
 ``<net>.52:5353``      the test-support nameserver (``support.nameserver``) for ``pf.test.``,
                        for what knot cannot do: a query that is never answered (D3) and REFUSED
-                       inside a zone (D2). (It cannot fix an answer's order either: dnspython
-                       shuffles an RRset when it writes it, so D4 uses knot, which lists SRV
-                       records in priority order, and a first target that is down.)
+                       inside a zone (D2), and SRV records in the order given, the
+                       priority-20 one first (D4-answer-order; ``shuffle=False``: knot sorts
+                       them, so D4-failover uses knot and a first target that is down)
 ``<net>.10:443``       the well-known files of every setup, by ``Host`` (``support.peers``)
 every landing place    a TLS peer on each ``address:port`` where some profile would connect
-                       (derived from ``expect``), except the ``down`` ones; it answers any
-                       request with what it saw: ``{"endpoint", "sni", "host", "path"}``
+                       (derived from ``expect``), except the ``down`` ones; it answers the
+                       version request with what it saw: ``{"endpoint", "sni", "host", "path"}``
+                       (and a ``server`` object), and ``/_matrix/key/v2/server`` signed for the
+                       name it serves there (:func:`identities`, :meth:`Setup.connects`)
 =====================  =====================================================================
 
 All peers share one certificate from a CA made for the run, valid for every name of the zone
@@ -358,21 +360,26 @@ def build(world_net: net.Net) -> World:  # noqa: PLR0915 - one setup after the o
     add(failing_fed("d2r", "REFUSED", 40, 41))
     add(failing_fed("d3", "timeout", 42, 43))
 
-    # -- D4: two SRV records ------------------------------------------------------------------------
+    # -- D4: two SRV records, priorities 10 (<label>-a) and 20 (<label>-b) ----------------------------
+    def two_srv(sid: str, label: str, zone: Zone, records: tuple[str, str], hosts: tuple[int, int], **more) -> Setup:
+        """``records`` in the order the nameserver lists them; the first-in-answer profiles take the first."""
+        zone.srv(n(label), *records)
+        targets = {}
+        for target, host in zip((n(f"{label}-a"), n(f"{label}-b")), hosts, strict=True):
+            zone.a(target, ip(host))
+            targets[f"{target}."] = (target, 8448, [ip(host)])
+        both = (n(label), n(label), list(targets.values()))
+        first = (f"{n(label)}:8448", n(label), [targets[records[0].split()[-1]]])
+        rules = {name: ["host_header", "srv_selection"] for name in RUST}
+        return Setup(sid, n(label), expect(first, spec=both, synapse=both, dendrite=both), rules, **more)
+
     # knot lists them in priority order; the first target is down: only Synapse and Dendrite fail over.
-    knot_zone.srv(n("d4"), f"10 0 8448 {n('d4-a')}.", f"20 0 8448 {n('d4-b')}.")
-    knot_zone.a(n("d4-a"), ip(28))
-    knot_zone.a(n("d4-b"), ip(29))
-    both = (n("d4"), n("d4"), [(n("d4-a"), 8448, [ip(28)]), (n("d4-b"), 8448, [ip(29)])])
-    add(
-        Setup(
-            "D4-failover",
-            n("d4"),
-            expect((f"{n('d4')}:8448", n("d4"), [(n("d4-a"), 8448, [ip(28)])]), spec=both, synapse=both, dendrite=both),
-            {name: ["host_header", "srv_selection"] for name in RUST},
-            down=((28, 8448),),
-        )
-    )
+    records = (f"10 0 8448 {n('d4-a')}.", f"20 0 8448 {n('d4-b')}.")
+    add(two_srv("D4-failover", "d4", knot_zone, records, (28, 29), down=((28, 8448),)))
+    # The answer lists the priority-20 record first (the support nameserver answers in the order
+    # given): the first-in-answer profiles pick it, the others sort by priority. Both listen.
+    records = (f"20 0 8448 {n('d4o-b')}.", f"10 0 8448 {n('d4o-a')}.")
+    add(two_srv("D4-answer-order", "d4o", support_zone, records, (44, 45), dns="support"))
     # -- D5, D15: an SRV target without address --------------------------------------------------------
     for sid, label, target, host in (("D5", "d5", n("d5-matrix") + ".", 30), ("D15", "d15", ".", 38)):
         knot_zone.a(n(label), ip(host))
@@ -577,7 +584,7 @@ def running(world: World, workdir: Path) -> Iterator[World]:
                 broken_zones=dict.fromkeys(world.broken_zones),
             )
         )
-        stack.enter_context(Nameserver(world.ip(52), DNS_PORT, world.support_zone, negative_soa=True))
+        stack.enter_context(Nameserver(world.ip(52), DNS_PORT, world.support_zone, negative_soa=True, shuffle=False))
         world.peers = stack.enter_context(peers.Peers(listeners))
         world.ca_path = ca.bundle_path
         yield world
