@@ -39,7 +39,7 @@ def verify_run(pf_verify: w.World, tmp_path_factory: pytest.TempPathFactory) -> 
         "nameservers": [pf_verify.nameserver],
         "ca_path": str(pf_verify.ca_path),
         "allow_private_addresses": True,
-        "timeout": 3,
+        "matrix_verify_timeout": 3,  # (an extra variable "timeout" is a reserved name: Ansible warns)
         "matrix_verify_report_json": str(workdir / "report.json"),
     }
     (workdir / "extra.json").write_text(json.dumps(extra))
@@ -59,6 +59,9 @@ def test_the_play_fails_for_the_name_the_spec_fails_only(verify_run):
     assert verify_run["rc"] == 2, verify_run["output"][-4000:]
     report = verify_run["report"]
     assert report["failed_names"] == [w.n("d2")]
+    flat = " ".join(verify_run["output"].split())
+    names = f"{w.n('d1')}, {w.n('d2')}"
+    assert f"some homeserver implementations would not agree with the specification for {names}" in flat
 
 
 def test_the_json_report_matches_its_schema_and_carries_every_implementation(verify_run, pf_verify):
