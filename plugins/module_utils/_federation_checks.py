@@ -302,7 +302,10 @@ def _implementation_lines(implementations: dict, divergent: list) -> list[str]:
             where = f"{targets or 'no target'}, Host {entry.get('host_header')}, SNI {entry.get('sni') or 'none'}"
         rules = sorted({d["rule"] for d in entry.get("differs_from_spec") or []})
         differs = f" (differs from the spec: {', '.join(rules)})" if rules else ""
-        lines.append(f"  {name}: {states.get(entry.get('connections_ok'), 'FAILED')} - {where}{differs}")
+        # why its connections fail: the first failed check's error (a failed resolution is `where`)
+        why = next((check["error"] for check in entry.get("checks") or [] if not check["ok"] and check["error"]), None)
+        because = f": {why}" if why and entry.get("connections_ok") is False else ""
+        lines.append(f"  {name}: {states.get(entry.get('connections_ok'), 'FAILED')} - {where}{differs}{because}")
     if divergent:
         lines.append("Divergent from the spec:")
         for item in divergent:

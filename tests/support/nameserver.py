@@ -117,13 +117,23 @@ class Nameserver:
 
     ``delay``: seconds between a query's arrival and its answer (on top of an entry's own delay).
     ``negative_soa``: NXDOMAIN and empty answers carry the zone's SOA, as an authoritative
-    server's do. The zone must not change while the server runs: each distinct query is answered
+    server's do. ``shuffle=False``: the records of an answer in the order they were added to the
+    zone (dnspython shuffles an RRset it writes; knot sorts them), e.g. SRV records whose first
+    one is not the one of the lowest priority. The zone must not change while the server runs: each distinct query is answered
     from scratch once, then from a cache (the benchmark asks thousands of them).
     """
 
     def __init__(
-        self, address: str, port: int, zone: Zone | None = None, *, delay: float = 0.0, negative_soa: bool = False
+        self,
+        address: str,
+        port: int,
+        zone: Zone | None = None,
+        *,
+        delay: float = 0.0,
+        negative_soa: bool = False,
+        shuffle: bool = True,
     ) -> None:
+        self.shuffle = shuffle
         self.entries = zone.entries if zone is not None else {}
         self.ttl = zone.ttl if zone is not None else 60
         self.soa = None
@@ -248,13 +258,12 @@ class Nameserver:
             response.question = [dns.rrset.RRset(dns.name.from_text(entry.question), question.rdclass, question.rdtype)]
         return response
 
-    @staticmethod
-    def _wire(response: dns.message.Message, query: dns.message.Message, transport: str) -> bytes:
+    def _wire(self, response: dns.message.Message, query: dns.message.Message, transport: str) -> bytes:
         if transport == "tcp":
-            return response.to_wire(max_size=65535)
+            return response.to_wire(max_size=65535, want_shuffle=self.shuffle)
         limit = max(512, query.payload if query.edns >= 0 else 512)
         try:
-            return response.to_wire(max_size=limit)
+            return response.to_wire(max_size=limit, want_shuffle=self.shuffle)
         except dns.exception.TooBig:
             short = dns.message.make_response(query)
             short.flags |= dns.flags.TC | dns.flags.AA

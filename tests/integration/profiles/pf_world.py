@@ -20,13 +20,15 @@ Everything binds addresses of one ``<net>.0/24`` of loopback, the world ``profil
                        configured without a file (``_matrix-fed._tcp.d2.pf.test.``)
 ``<net>.52:5353``      the test-support nameserver (``support.nameserver``) for ``pf.test.``,
                        for what knot cannot do: a query that is never answered (D3) and REFUSED
-                       inside a zone (D2). (It cannot fix an answer's order either: dnspython
-                       shuffles an RRset when it writes it, so D4 uses knot, which lists SRV
-                       records in priority order, and a first target that is down.)
+                       inside a zone (D2), and SRV records in the order given, the
+                       priority-20 one first (D4-answer-order; ``shuffle=False``: knot sorts
+                       them, so D4-failover uses knot and a first target that is down)
 ``<net>.10:443``       the well-known files of every setup, by ``Host`` (``support.peers``)
 every landing place    a TLS peer on each ``address:port`` where some profile would connect
-                       (derived from ``expect``), except the ``down`` ones; it answers any
-                       request with what it saw: ``{"endpoint", "sni", "host", "path"}``
+                       (derived from ``expect``), except the ``down`` ones; it answers the
+                       version request with what it saw: ``{"endpoint", "sni", "host", "path"}``
+                       (and a ``server`` object), and ``/_matrix/key/v2/server`` signed for the
+                       name it serves there (:func:`identities`, :meth:`Setup.connects`)
 =====================  =====================================================================
 
 All peers share one certificate from a CA made for the run, valid for every name of the zone
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +47,7 @@ from pathlib import Path
 import knot
 import pki
 from support import net, peers
-from support.matrix import VERSION_PATH
+from support.matrix import KEYS_PATH, VERSION_PATH, SigningKey, key_response
 from support.matrix import WELL_KNOWN_PATH as WK_PATH
 from support.nameserver import Nameserver, Zone
 
@@ -89,6 +92,27 @@ class Setup:
     rules_include: dict[str, str] = field(default_factory=dict)  # profile -> one rule it must name
     dns: str = "knot"  # knot | support (the test-support nameserver on <net>.52)
     down: tuple[tuple[int, int], ...] = ()  # (host, port) of places where nothing listens
+
+    def connects(self, world: World, profile: str) -> bool:
+        """Whether ``profile``'s connections pass (``federation_check``'s ``connections_ok``).
+
+        Derived from the setup, not observed: the profile resolves (no ``error`` place), and every
+        address of every target it would use listens (not ``down``) and is this name's homeserver.
+        The homeserver listens on the targets the records publish (``*-matrix``, ``d4-*``, an
+        ``m.server`` IP literal); the server name's own address is its web server, whose
+        federation ports answer as another homeserver (keys signed for :data:`OTHER`), so a
+        profile that falls back to the server name itself (no delegation seen, D1's pre-query,
+        Dendrite's 8448 on D2/D3) reaches a peer with the wrong name.
+        """
+        place = self.expect[profile]
+        if place[0] == "error":
+            return False
+        down = {(world.ip(host), port) for host, port in self.down}
+        return all(
+            host != self.server_name and (address, port) not in down
+            for host, port, addresses in place[2]
+            for address in addresses
+        )
 
 
 @dataclass
@@ -138,10 +162,52 @@ class World:
 
 
 def echo(exchange: peers.Exchange) -> None:
-    """The landing servers' answer: what this request looked like from here."""
+    """The landing servers' version answer: what this request looked like from here (the Synapse
+    reference runner reads it), and the ``server`` object a federation version answer has."""
     request = exchange.request
     seen = {"endpoint": request.listener, "sni": request.sni, "host": request.host, "path": request.path}
-    peers.json_reply(seen)(exchange)
+    peers.json_reply({**seen, "server": {"name": "pf-echo", "version": "1"}})(exchange)
+
+
+OTHER = n("other")  # the homeserver on a server name's own address: not that name's (Setup.connects)
+KEY = SigningKey("ed25519:pf1", bytes(range(32)))
+
+
+def identities(world: World) -> dict[tuple[str, str], str]:
+    """``(address:port, Host without port)`` -> the server name whose keys the peer there serves.
+
+    A target that is the server name itself is its web server (:data:`OTHER`), every other target
+    the setup's homeserver. One ``address:port`` serves several setups, told apart by ``Host``;
+    two setups that would need different names for one key are a mistake of the world.
+    """
+    found: dict[tuple[str, str], str] = {}
+    for setup in world.setups:
+        for place in setup.expect.values():
+            if place[0] == "error":
+                continue
+            host = place[0].lower()
+            hostname = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+            for target, port, addresses in place[2]:
+                name = OTHER if target == setup.server_name else setup.server_name
+                for address in addresses:
+                    key = (f"{address}:{port}", hostname)
+                    assert found.setdefault(key, name) == name, (key, found[key], name, setup.sid)
+    return found
+
+
+def keys(world: World, valid_until_ts: int) -> peers.Handler:
+    """The ``/_matrix/key/v2/server`` answer of every landing peer (see :func:`identities`)."""
+    names = identities(world)
+
+    def handler(exchange: peers.Exchange) -> None:
+        request = exchange.request
+        name = names.get((request.listener, request.hostname))
+        if name is None:
+            peers.NOT_FOUND(exchange)
+            return
+        peers.json_reply(key_response(name, valid_until_ts, (KEY,)))(exchange)
+
+    return handler
 
 
 def padded(m_server: str, size: int) -> bytes:
@@ -294,21 +360,26 @@ def build(world_net: net.Net) -> World:  # noqa: PLR0915 - one setup after the o
     add(failing_fed("d2r", "REFUSED", 40, 41))
     add(failing_fed("d3", "timeout", 42, 43))
 
-    # -- D4: two SRV records ------------------------------------------------------------------------
+    # -- D4: two SRV records, priorities 10 (<label>-a) and 20 (<label>-b) ----------------------------
+    def two_srv(sid: str, label: str, zone: Zone, records: tuple[str, str], hosts: tuple[int, int], **more) -> Setup:
+        """``records`` in the order the nameserver lists them; the first-in-answer profiles take the first."""
+        zone.srv(n(label), *records)
+        targets = {}
+        for target, host in zip((n(f"{label}-a"), n(f"{label}-b")), hosts, strict=True):
+            zone.a(target, ip(host))
+            targets[f"{target}."] = (target, 8448, [ip(host)])
+        both = (n(label), n(label), list(targets.values()))
+        first = (f"{n(label)}:8448", n(label), [targets[records[0].split()[-1]]])
+        rules = {name: ["host_header", "srv_selection"] for name in RUST}
+        return Setup(sid, n(label), expect(first, spec=both, synapse=both, dendrite=both), rules, **more)
+
     # knot lists them in priority order; the first target is down: only Synapse and Dendrite fail over.
-    knot_zone.srv(n("d4"), f"10 0 8448 {n('d4-a')}.", f"20 0 8448 {n('d4-b')}.")
-    knot_zone.a(n("d4-a"), ip(28))
-    knot_zone.a(n("d4-b"), ip(29))
-    both = (n("d4"), n("d4"), [(n("d4-a"), 8448, [ip(28)]), (n("d4-b"), 8448, [ip(29)])])
-    add(
-        Setup(
-            "D4-failover",
-            n("d4"),
-            expect((f"{n('d4')}:8448", n("d4"), [(n("d4-a"), 8448, [ip(28)])]), spec=both, synapse=both, dendrite=both),
-            {name: ["host_header", "srv_selection"] for name in RUST},
-            down=((28, 8448),),
-        )
-    )
+    records = (f"10 0 8448 {n('d4-a')}.", f"20 0 8448 {n('d4-b')}.")
+    add(two_srv("D4-failover", "d4", knot_zone, records, (28, 29), down=((28, 8448),)))
+    # The answer lists the priority-20 record first (the support nameserver answers in the order
+    # given): the first-in-answer profiles pick it, the others sort by priority. Both listen.
+    records = (f"20 0 8448 {n('d4o-b')}.", f"10 0 8448 {n('d4o-a')}.")
+    add(two_srv("D4-answer-order", "d4o", support_zone, records, (44, 45), dns="support"))
     # -- D5, D15: an SRV target without address --------------------------------------------------------
     for sid, label, target, host in (("D5", "d5", n("d5-matrix") + ".", 30), ("D15", "d15", ".", 38)):
         knot_zone.a(n(label), ip(host))
@@ -392,44 +463,46 @@ def build(world_net: net.Net) -> World:  # noqa: PLR0915 - one setup after the o
     )
 
     # -- D8: body sizes ------------------------------------------------------------------------------
-    knot_zone.a(n("d8-matrix"), ip(32))
     for size, refusing in D8_SIZES.items():
         label = f"d8-{size}"
-        body = padded(f"{n('d8-matrix')}:443", size)
+        knot_zone.a(n(f"{label}-matrix"), ip(32))  # a target name per setup: its peer signs for its name
+        body = padded(f"{n(label + '-matrix')}:443", size)
         well_known(label, peers.reply(200, body, {"Content-Type": "application/json"}))
         places = {}
         for name in PROFILES:
             rust = name in RUST
-            places[name] = fallback(label, rust) if name in refusing else delegated(label, "d8-matrix", 32, rust)
+            places[name] = fallback(label, rust) if name in refusing else delegated(label, f"{label}-matrix", 32, rust)
         must = {name: "well_known_body_max" for name in PROFILES[1:] if (name in refusing) != ("spec" in refusing)}
         add(Setup(f"D8-{size}", n(label), places, rules_include=must))
 
     # -- D9: a status other than 200 -----------------------------------------------------------------
-    knot_zone.a(n("d9-matrix"), ip(33))
     for status, delegating in D9_STATUSES.items():
         label = f"d9-{status}"
-        well_known(label, peers.json_reply({"m.server": f"{n('d9-matrix')}:443"}, status=status))
+        knot_zone.a(n(f"{label}-matrix"), ip(33))
+        well_known(label, peers.json_reply({"m.server": f"{n(label + '-matrix')}:443"}, status=status))
         places = {}
         for name in PROFILES:
             rust = name in RUST
-            places[name] = delegated(label, "d9-matrix", 33, rust) if name in delegating else fallback(label, rust)
+            places[name] = (
+                delegated(label, f"{label}-matrix", 33, rust) if name in delegating else fallback(label, rust)
+            )
         rules = {name: ["host_header", "well_known_statuses"] for name in delegating}
         rules.update({name: ["host_header"] for name in RUST if name not in delegating})
         add(Setup(f"D9-{status}", n(label), places, rules))
 
     # -- D10: redirect chains ------------------------------------------------------------------------
-    knot_zone.a(n("d10-matrix"), ip(34))
     for hops, following in D10_HOPS.items():
         label = f"d10-{hops}"
+        knot_zone.a(n(f"{label}-matrix"), ip(34))
         path = WK_PATH
         for hop in range(1, hops + 1):
             well_known(label, peers.redirect(f"/hop{hop}", 307), path)
             path = f"/hop{hop}"
-        well_known(label, peers.json_reply({"m.server": f"{n('d10-matrix')}:443"}), path)
+        well_known(label, peers.json_reply({"m.server": f"{n(label + '-matrix')}:443"}), path)
         places = {}
         for name in PROFILES:
             rust = name in RUST
-            places[name] = delegated(label, "d10-matrix", 34, rust) if name in following else fallback(label, rust)
+            places[name] = delegated(label, f"{label}-matrix", 34, rust) if name in following else fallback(label, rust)
         must = {
             name: "well_known_max_redirects" for name in PROFILES[1:] if (name in following) != ("spec" in following)
         }
@@ -496,7 +569,9 @@ def running(world: World, workdir: Path) -> Iterator[World]:
     assert world.knot_zone is not None and world.support_zone is not None
     ca = pki.create_ca(workdir / "pki" / "ca", common_name="matrixops profiles lab CA")
     context = peers.server_context(pki.issue_cert(ca, workdir / "pki" / "peers", tls_names(world)))
+    key_handler = keys(world, int((time.time() + 7 * 86400) * 1000))
     routes = {**world.routes, VERSION_PATH: echo, "/" + VERSION_PATH: echo}  # "//...": D7's trailing '/'
+    routes.update({KEYS_PATH: key_handler, "/" + KEYS_PATH: key_handler})
     places = world.landing() | {(world.ip(WK_HOST), 443)}
     listeners = [peers.Listener(address, port, context, routes) for address, port in sorted(places)]
     with contextlib.ExitStack() as stack:
@@ -509,10 +584,31 @@ def running(world: World, workdir: Path) -> Iterator[World]:
                 broken_zones=dict.fromkeys(world.broken_zones),
             )
         )
-        stack.enter_context(Nameserver(world.ip(52), DNS_PORT, world.support_zone, negative_soa=True))
+        stack.enter_context(Nameserver(world.ip(52), DNS_PORT, world.support_zone, negative_soa=True, shuffle=False))
         world.peers = stack.enter_context(peers.Peers(listeners))
         world.ca_path = ca.bundle_path
         yield world
+
+
+_SHARED: dict = {"users": 0, "stack": None, "world": None}
+
+
+@contextlib.contextmanager
+def shared(world: World, workdir: Path) -> Iterator[World]:
+    """:func:`running`, started by the first user and stopped when the last one leaves: the test
+    modules of this folder each have their fixture (no conftest.py), one world binds the addresses."""
+    if _SHARED["users"] == 0:
+        stack = contextlib.ExitStack()
+        _SHARED["world"] = stack.enter_context(running(world, workdir))
+        _SHARED["stack"] = stack
+    _SHARED["users"] += 1
+    try:
+        yield _SHARED["world"]
+    finally:
+        _SHARED["users"] -= 1
+        if _SHARED["users"] == 0:
+            _SHARED["stack"].close()
+            _SHARED["stack"] = _SHARED["world"] = None
 
 
 def _binds() -> list[tuple[int, int]]:

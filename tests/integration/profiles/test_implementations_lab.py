@@ -29,6 +29,8 @@ import pf_world as w
 import pytest
 import synapse as lab_synapse
 import synapse_reference_runner
+from dns import message as dns_message
+from dns import query as dns_query
 from support.matrix import VERSION_PATH
 from support.playbook import Case, Outcome, run_lookups, world_options
 
@@ -37,7 +39,7 @@ TIMEOUT = 3  # seconds: the lookup's timeout (D3's unanswered query costs this m
 
 @pytest.fixture(scope="session")
 def pf(tmp_path_factory: pytest.TempPathFactory):
-    with w.running(w.WORLD, tmp_path_factory.mktemp("pf-world")) as world:
+    with w.shared(w.WORLD, tmp_path_factory.mktemp("pf-world")) as world:
         yield world
 
 
@@ -162,3 +164,12 @@ def test_synapse_keeps_a_trailing_slash_of_m_server_in_its_request_path(referenc
     # D7: "d7-matrix.pf.test/" delegates, and the requests go to "//_matrix/..." (what a server
     # behind it makes of that is its own business).
     assert reference["D7-slash"]["path"] == "/" + VERSION_PATH
+
+
+def test_the_support_nameserver_answers_d4_records_in_the_order_given(pf):
+    # D4-answer-order needs the priority-20 record first in every answer, over UDP and TCP
+    address, port = pf.support_nameserver.rsplit(":", 1)
+    query = dns_message.make_query(f"_matrix-fed._tcp.{w.n('d4o')}", "SRV")
+    for ask in (dns_query.udp, dns_query.tcp) * 5:
+        (rrset,) = ask(query, address, port=int(port), timeout=3).answer
+        assert [record.priority for record in rrset] == [20, 10]

@@ -266,6 +266,11 @@ def test_the_summary_lists_each_implementation_and_the_divergences_with_their_fi
         "  conduwuit: FAILED - example.com:8448, Host example.com:8448, SNI example.com (differs from the spec:"
         in summary
     )
+    conduwuit = next(line for line in summary.splitlines() if line.startswith("  conduwuit: FAILED"))
+    failed = result["implementations"]["conduwuit"]["checks"][0]
+    assert failed["ok"] is False and failed["error"]
+    assert conduwuit.endswith(f"(differs from the spec: host_header, srv_name_override): {failed['error']}")
+    assert "\n  spec: OK - matrix.example.com:8448, Host example.com, SNI example.com\n" in summary  # no reason
     assert "Divergent from the spec:\n  - conduwuit fails where the spec works (srv_name_override):" in summary
     assert summary.endswith("serve federation on the SRV port as well\n")
 
