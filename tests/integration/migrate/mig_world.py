@@ -50,6 +50,8 @@ TARGETS: dict[str, tuple[int, str]] = {
     "old-after": (27, "after"),
     "new-after": (28, "after"),
     "other-neither": (30, "neither"),
+    "old-both": (33, "both"),
+    "new-both": (34, "both"),
     "old-broken": (31, "broken"),
     "new-broken": (32, "broken"),
 }
@@ -93,6 +95,9 @@ def zone_text(world: World) -> str:
         f"{n('old-before')}. 300 A {ip(21)}",
         # srv: no well-known (the name has no address), one SRV record with a TTL of 2 h
         f"_matrix-fed._tcp.{n('srv')}. 7200 SRV 10 0 {FED_PORT} {n('old-srv')}.",
+        # both: two SRV records (TTL 600 s), the old target first and the new one as a fallback
+        f"_matrix-fed._tcp.{n('both')}. 600 SRV 10 0 {FED_PORT} {n('old-both')}.",
+        f"_matrix-fed._tcp.{n('both')}. 600 SRV 20 0 {FED_PORT} {n('new-both')}.",
         # broken: only the deprecated _matrix._tcp service, to the new target; the name's own
         # address (the well-known host) has nothing on port 8448
         f"_matrix._tcp.{n('broken')}. SRV 10 0 {FED_PORT} {n('new-broken')}.",
@@ -117,7 +122,7 @@ def well_known_routes() -> dict:
 
 
 def tls_names(world: World) -> list[str]:
-    labels = ["before", "clamp", "srv", "after", "neither", "broken", *TARGETS]
+    labels = ["before", "clamp", "srv", "after", "neither", "broken", "both", *TARGETS]
     return sorted(n(label) for label in labels) + [world.ip(WK_HOST)]
 
 

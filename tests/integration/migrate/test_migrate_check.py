@@ -14,6 +14,7 @@ the spec remembers that for 1 h and Synapse for 1.1 h, and a longer SRV TTL wins
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -103,6 +104,16 @@ def test_without_a_well_known_the_srv_ttl_sets_the_time(mig, tmp_path):
     # no well-known: remembered 1 h (spec, Conduit), 1.1 h (Synapse); the SRV TTL of 2 h is longer
     assert answer["notice_seconds"] == times({"spec": 2 * HOUR, "synapse": 2 * HOUR, "conduit": 2 * HOUR})
     assert any("SRV TTL 2 h" in line for line in answer["notice_basis"]["spec"])
+
+
+def test_both_targets_published_count_as_before_the_switch_and_check_the_new_one(mig, tmp_path):
+    output, answer = move(mig, tmp_path, "both")
+    assert answer["published"] == "both"
+    assert answer["sees"]["spec"] == "both"
+    # no well-known: 1 h (spec, Conduit), 1.1 h (Synapse) are longer than the SRV TTL of 600 s
+    assert answer["notice_seconds"] == times({"spec": HOUR, "synapse": int(1.1 * HOUR), "conduit": HOUR})
+    assert "Both targets are published" in output
+    assert re.search(r"TASK \[Require the new target to work for every implementation[^\n]*\nok: ", output)
 
 
 def test_after_the_switch_the_old_publication_is_assumed_like_the_new(mig, tmp_path):
