@@ -102,7 +102,7 @@ def zone_text(world: World) -> str:
         # address (the well-known host) has nothing on port 8448
         f"_matrix._tcp.{n('broken')}. SRV 10 0 {FED_PORT} {n('new-broken')}.",
     ]
-    lines += [f"{n(label)}. A {ip(octet)}" for label, (octet, _) in TARGETS.items() if label != "old-before"]
+    lines += [f"{n(label)}. A {ip(octet)}" for label, (octet, _served) in TARGETS.items() if label != "old-before"]
     return "\n".join(lines) + "\n"
 
 
@@ -144,7 +144,7 @@ def running(world: World, workdir: Path) -> Iterator[World]:
 
 
 def _binds() -> list[tuple[int, int]]:
-    return sorted({(53, DNS_PORT), (WK_HOST, 443)} | {(octet, FED_PORT) for octet, _ in TARGETS.values()})
+    return sorted({(53, DNS_PORT), (WK_HOST, 443)} | {(octet, FED_PORT) for octet, _served in TARGETS.values()})
 
 
 NET = net.allocate("migrate", binds=_binds())

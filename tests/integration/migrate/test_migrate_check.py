@@ -92,14 +92,14 @@ def test_before_the_switch_the_times_are_those_published_now(mig, tmp_path):
 
 
 def test_synapse_raises_a_short_max_age_to_five_minutes(mig, tmp_path):
-    _, answer = move(mig, tmp_path, "clamp")
+    answer = move(mig, tmp_path, "clamp")[1]
     # max-age=60: the spec and Conduit keep 60 s, Synapse its minimum 5 min; the address TTL (30 s)
     # is shorter than each, and the conduwuit family's 3 h minimum TTL is shorter than its 36 h
     assert answer["notice_seconds"] == times({"spec": 60, "synapse": 300, "conduit": 60})
 
 
 def test_without_a_well_known_the_srv_ttl_sets_the_time(mig, tmp_path):
-    _, answer = move(mig, tmp_path, "srv")
+    answer = move(mig, tmp_path, "srv")[1]
     assert answer["published"] == "old"
     # no well-known: remembered 1 h (spec, Conduit), 1.1 h (Synapse); the SRV TTL of 2 h is longer
     assert answer["notice_seconds"] == times({"spec": 2 * HOUR, "synapse": 2 * HOUR, "conduit": 2 * HOUR})
@@ -128,7 +128,7 @@ def test_after_the_switch_the_old_publication_is_assumed_like_the_new(mig, tmp_p
 
 
 def test_after_the_switch_the_given_old_cache_time_counts_from_the_switch(mig, tmp_path):
-    _, answer = move(mig, tmp_path, "after", old_cache_seconds=7200, switched_at="2026-12-03T18:00:00")
+    answer = move(mig, tmp_path, "after", old_cache_seconds=7200, switched_at="2026-12-03T18:00:00")[1]
     assert answer["from_published"] is False
     assert answer["keep_old_seconds"] == 7200
     assert answer["keep_old_until"] == "2026-12-03 20:00:00 UTC"
@@ -189,5 +189,5 @@ def test_bad_input_fails_naming_what_was_expected(mig, tmp_path, extra, words):
 
 
 def test_check_mode_gives_the_same_answer(mig, tmp_path):
-    _, answer = move(mig, tmp_path, "before", "--check")
+    answer = move(mig, tmp_path, "before", "--check")[1]
     assert answer["keep_old_seconds"] == 36 * HOUR
