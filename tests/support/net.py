@@ -30,6 +30,7 @@ BANDS: dict[str, range] = {
     "bench": range(90, 100),
     "acme": range(100, 110),
     "profiles": range(110, 120),
+    "migrate": range(120, 130),
 }
 _THIRDS = [third for band in BANDS.values() for third in band]
 if len(_THIRDS) != len(set(_THIRDS)) or 0 in _THIRDS:  # pragma: no cover - a mistake in BANDS
