@@ -133,3 +133,23 @@ def test_d16_the_default_deny_lists_refuse_the_loopback_target(tm, views):
     # and nothing else: the cold cache, D16 where the cache is host-keyed, the deny list where it refuses
     expected_count = {profile: 1 + (profile in HOST_KEYED) + (profile in DENY_EVERY) for profile in IMPLEMENTATIONS}
     assert {p: len(views[p][w.n("d16")]["caveats"]) for p in IMPLEMENTATIONS} == expected_count
+
+
+@pytest.mark.parametrize("sid", w.SETUPS)
+def test_federation_check_views_carry_the_caveats_that_apply(sid, tm, checks):
+    # The cold cache first; the deny list for synapse and dendrite (every landing address is
+    # loopback); the D16 line for the host-keyed profiles where a well-known delegates to another
+    # host (every setup but the SRV-only one), naming that host.
+    setup = tm.setup(sid)
+    delegated_to = None if sid == "srv-7200" else setup.server_name.replace(".", "-matrix.", 1)
+    for name, view in checks[sid]["implementations"].items():
+        caveats = view["caveats"]
+        assert caveats[0] == COLD_CACHE_CAVEAT, name
+        denied = [line for line in caveats if "not public addresses" in line]
+        assert len(denied) == (name in DENY_EVERY), (name, caveats)
+        d16 = [line for line in caveats if "D16" in line]
+        if name in HOST_KEYED and delegated_to is not None:
+            assert len(d16) == 1 and f"resolved {delegated_to} as" in d16[0], (name, caveats)
+        else:
+            assert d16 == [], (name, caveats)
+        assert len(caveats) == 1 + len(denied) + len(d16), (name, caveats)
