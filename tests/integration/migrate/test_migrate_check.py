@@ -127,11 +127,24 @@ def test_after_the_switch_the_old_publication_is_assumed_like_the_new(mig, tmp_p
     assert "the switch time is not known (give switched_at)" in output
 
 
-def test_after_the_switch_the_given_old_cache_time_counts_from_the_switch(mig, tmp_path):
-    answer = move(mig, tmp_path, "after", old_cache_seconds=7200, switched_at="2026-12-03T18:00:00")[1]
+def test_after_the_switch_a_longer_given_old_cache_time_counts_from_the_switch(mig, tmp_path):
+    # 50 h: longer than every bounded implementation's own time (the conduwuit family's 36 h).
+    answer = move(mig, tmp_path, "after", old_cache_seconds=50 * HOUR, switched_at="2026-12-03T18:00:00")[1]
     assert answer["from_published"] is False
-    assert answer["keep_old_seconds"] == 7200
-    assert answer["keep_old_until"] == "2026-12-03 20:00:00 UTC"
+    assert answer["keep_old_seconds"] == 50 * HOUR
+    assert answer["keep_old_until"] == "2026-12-05 20:00:00 UTC"
+
+
+def test_after_the_switch_a_shorter_given_old_cache_time_never_shortens_a_fixed_cache(mig, tmp_path):
+    # 2 h given, but the conduwuit family keeps any answer up to 36 h whatever the headers said.
+    answer = move(mig, tmp_path, "after", old_cache_seconds=7200, switched_at="2026-12-03T18:00:00")[1]
+    assert answer["keep_old_seconds"] == 36 * HOUR
+    assert answer["keep_old_until"] == "2026-12-05 06:00:00 UTC"
+
+
+def test_after_the_switch_without_a_switch_time_the_answer_has_no_until(mig, tmp_path):
+    answer = move(mig, tmp_path, "after")[1]
+    assert answer["keep_old_until"] is None
 
 
 def test_a_name_that_publishes_neither_target_fails_naming_what_it_publishes(mig, tmp_path):
